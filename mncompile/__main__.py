@@ -1,0 +1,3 @@
+from mncompile.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Typer commands: parse options, call the library, render results. No logic here."""

@@ -1,0 +1,253 @@
+"""The `mncompile` command line.
+
+Commands parse options, call the library and render. Library errors
+(`MncompileError`) become exit codes here, in `_handle_errors`, and nowhere else.
+TensorFlow is never imported at start-up: `--help` and `--version` stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mncompile import __version__
+from mncompile.errors import EXIT_CODES, InvalidOptionError, MncompileError
+
+EXIT_CODE_HELP = "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES) + "."
+
+app = typer.Typer(
+    name="mncompile",
+    help="Compile a MobileNet into microcontroller firmware that provably fits and computes "
+         "the right numbers.\n\nPipeline: model -> quantize -> plan -> emit -> validate. "
+         "Progress goes to stderr; results to stdout, or one JSON document with --json.",
+    epilog=EXIT_CODE_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
+DEBUG = {"on": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mncompile {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for internal errors."),
+) -> None:
+    DEBUG["on"] = debug
+
+
+def _handle_errors(command):
+    """Map library errors to exit codes: the one place where that happens."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from mncompile.cli import render
+
+        as_json = bool(kwargs.get("json_output"))
+        try:
+            return command(*args, **kwargs)
+        except MncompileError as exc:
+            render.err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            if exc.hint:
+                render.err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+            if as_json:
+                render.print_json(exc.to_json())
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            render.err.print("interrupted")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so, keep the contract of one JSON document
+            render.err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}",
+                             highlight=False, markup=False)
+            if DEBUG["on"]:
+                traceback.print_exc(file=sys.stderr)
+            else:
+                render.err.print("run again with --debug for the traceback, and please report it")
+            if as_json:
+                render.print_json({"error": "internal", "message": f"{type(exc).__name__}: {exc}",
+                                   "hint": None, "exit_code": 1})
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _resolution(resolution: Optional[int], rho: Optional[float], default: int) -> int:
+    from mncompile.model.spec import resolution_from_rho
+
+    if resolution is not None and rho is not None:
+        raise InvalidOptionError("give --resolution or --rho, not both")
+    if rho is not None:
+        return resolution_from_rho(rho)
+    return default if resolution is None else resolution
+
+
+ARCH = typer.Option("v1", "--arch", help="MobileNet version: v1 or v2.")
+ALPHA = typer.Option(0.25, "--alpha", help="Width multiplier alpha, in (0, 1.4].")
+RESOLUTION = typer.Option(None, "--resolution", "-r",
+                          help="Input side in pixels (32-1024). [default: 96; inspect: 224]")
+RHO = typer.Option(None, "--rho", help="Resolution multiplier as in the paper: side = 224*rho.")
+CHANNELS = typer.Option(None, "--channels", help="Input channels, 1 or 3. [default: the "
+                                                  "dataset's own: digits 1, shapes 3, folders by image mode]")
+DATASET = typer.Option("digits", "--dataset", "-d",
+                       help="digits, shapes, or a folder DIR/<class_name>/*.{png,jpg,jpeg,bmp}.")
+EPOCHS = typer.Option(15, "--epochs", help="Training epochs.")
+BATCH = typer.Option(32, "--batch-size", help="Training batch size.")
+LR = typer.Option(2e-3, "--learning-rate", help="Adam learning rate (cosine-decayed to 0).")
+SEED = typer.Option(0, "--seed", help="Seed for the split, augmentation and initialisation.")
+
+
+@app.command()
+@_handle_errors
+def inspect(
+    arch: str = ARCH,
+    alpha: float = typer.Option(1.0, "--alpha", help="Width multiplier alpha, in (0, 1.4]."),
+    resolution: Optional[int] = RESOLUTION,
+    rho: Optional[float] = RHO,
+    channels: int = typer.Option(3, "--channels", help="Input channels, 1 or 3."),
+    classes: int = typer.Option(1000, "--classes", help="Classifier outputs (ImageNet: 1000)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Per-layer mult-adds and parameters of a MobileNet, computed analytically (no Keras).
+
+    Each depthwise-separable pair shows, on its 1x1 row, what a standard convolution
+    would cost and the saving factor 1/N + 1/Dk² from the paper.
+    """
+    from mncompile.cli import render
+    from mncompile.model.analytic import summarize
+    from mncompile.model.spec import MobileNetSpec
+
+    spec = MobileNetSpec(arch, alpha, _resolution(resolution, rho, 224), channels, classes)
+    summary = summarize(spec)
+    if json_output:
+        render.print_json(summary.to_json())
+        return
+    render.out.print(render.summary_table(summary))
+    render.out.print(render.summary_totals(summary), highlight=False)
+
+
+@app.command()
+@_handle_errors
+def train(
+    output: Path = typer.Option(..., "--output", "-o", help="Where to save the model (.keras); "
+                                                           "a sidecar <output>.json is written next to it."),
+    arch: str = ARCH,
+    alpha: float = ALPHA,
+    resolution: Optional[int] = RESOLUTION,
+    rho: Optional[float] = RHO,
+    channels: Optional[int] = CHANNELS,
+    dataset: str = DATASET,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH,
+    learning_rate: float = LR,
+    seed: int = SEED,
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Train a MobileNet on a dataset and save it as .keras plus a JSON sidecar.
+
+    The sidecar records the class names and the exact pixel preprocessing
+    (x = pixel * scale + offset) that quantization and the firmware reuse.
+    """
+    from mncompile.cli import render
+    from mncompile.model.datasets import load_dataset, natural_channels
+    from mncompile.model.spec import MobileNetSpec
+    from mncompile.model.train import TrainConfig, check_output
+    from mncompile.model.train import train as train_model
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         seed=seed)
+    check_output(output, force)
+    size = _resolution(resolution, rho, 96)
+    reporter = render.RichReporter()
+    reporter.stage("dataset", dataset)
+    channels = channels or natural_channels(dataset)
+    data = load_dataset(dataset, size, channels, seed=seed)
+    spec = MobileNetSpec(arch, alpha, size, channels, len(data.class_names))
+    result = train_model(spec, data, output, config, reporter, force=force)
+    if json_output:
+        render.print_json(result.to_json())
+        return
+    render.out.print(f"validation accuracy {result.val_accuracy:.2%} "
+                     f"({len(data.y_val)} images, {len(data.class_names)} classes) "
+                     f"after {config.epochs} epochs in {result.seconds:.0f} s", highlight=False)
+    render.out.print(f"saved {result.model_path} and {result.sidecar_path}", highlight=False)
+
+
+@app.command()
+@_handle_errors
+def build(
+    alpha: float = ALPHA,
+    budget: Optional[str] = typer.Option(None, "--budget", help="Memory budget for weights plus "
+                                         "activations, e.g. 6MB or 512KB (1024-based)."),
+    target: str = typer.Option("cortex-m7", "--target", help="Deployment target: cortex-m4, "
+                               "cortex-m7, cortex-m33, cortex-m55 or stm32h743."),
+    arch: str = ARCH,
+    resolution: Optional[int] = RESOLUTION,
+    rho: Optional[float] = RHO,
+    channels: Optional[int] = CHANNELS,
+    dataset: str = DATASET,
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Use this model instead of "
+                                         "training: .keras, .h5 (Keras 3 or 2), a SavedModel "
+                                         "folder or .tflite."),
+    epochs: int = EPOCHS,
+    seed: int = SEED,
+    out: Path = typer.Option(Path("mncompile-build"), "--out", "-o",
+                             help="Build folder; build owns it and replaces its own files."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Run the whole pipeline: model -> quantize -> plan -> emit -> validate.
+
+    In this release build trains (or loads) the model and stops there, saying
+    which later stages are not implemented yet.
+    """
+    from mncompile.cli import render
+    from mncompile.model.train import TrainConfig
+    from mncompile.pipeline import BuildOptions
+    from mncompile.pipeline import build as run_build
+
+    options = BuildOptions(arch=arch, alpha=alpha, resolution=_resolution(resolution, rho, 96),
+                           channels=channels, dataset=dataset, model=model, budget=budget,
+                           target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed))
+    result = run_build(options, render.RichReporter())
+    if json_output:
+        render.print_json(result.to_json())
+        return
+    if result.summary is not None:
+        render.out.print(f"model: {result.summary.spec.name}, "
+                         + render.summary_totals(result.summary), highlight=False)
+    if result.trained is not None:
+        render.out.print(f"validation accuracy (float): {result.trained.val_accuracy:.2%}; "
+                         f"saved {result.trained.model_path}", highlight=False)
+    elif result.model is not None:
+        m = result.model
+        render.out.print(f"loaded {m.path} ({m.format}), input {m.input_shape}, "
+                         f"{m.num_classes} classes", highlight=False)
+    render.out.print(f"target: {result.target.name} ({result.target.description})", highlight=False)
+    if result.budget_bytes is not None:
+        from mncompile.units import format_bytes
+
+        render.out.print(f"budget: {format_bytes(result.budget_bytes)}", highlight=False)
+    render.out.print("stages done: " + ", ".join(result.completed)
+                     + "; not implemented in this release: " + ", ".join(result.pending),
+                     highlight=False)
+
+
+def main() -> None:
+    app()

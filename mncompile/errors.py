@@ -1,0 +1,67 @@
+"""One error hierarchy for the whole library.
+
+The library raises these; only the CLI turns them into exit codes (see
+`mncompile.cli.app`). Every error carries a message that says what was wrong
+and, where one exists, a hint that says how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class MncompileError(Exception):
+    """Base class. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+    kind = "error"
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+    def to_json(self) -> dict:
+        return {"error": self.kind, "message": self.message, "hint": self.hint,
+                "exit_code": self.exit_code}
+
+
+class InvalidOptionError(MncompileError):
+    """An option value is out of range or inconsistent with another option."""
+
+    exit_code = 2
+    kind = "invalid-option"
+
+
+class DatasetError(MncompileError):
+    """The dataset is missing, empty, corrupt or unusable for training."""
+
+    exit_code = 3
+    kind = "dataset"
+
+
+class ModelError(MncompileError):
+    """A model file cannot be read, or a model cannot be built or trained."""
+
+    exit_code = 4
+    kind = "model"
+
+
+class OutputExistsError(MncompileError):
+    """An output path exists and `--force` was not given."""
+
+    exit_code = 5
+    kind = "output-exists"
+
+
+# Exit codes in one table: the CLI's --help epilogue and the README print it.
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "success"),
+    (1, "internal error (a bug: please report it with the traceback from --debug)"),
+    (InvalidOptionError.exit_code, "invalid option or option value"),
+    (DatasetError.exit_code, "dataset error (missing, empty, one class, corrupt image, mixed modes)"),
+    (ModelError.exit_code, "model error (unreadable file, unsupported format, training failure)"),
+    (OutputExistsError.exit_code, "output exists; pass --force to replace it"),
+    (130, "interrupted (Ctrl-C)"),
+)

@@ -1,0 +1,185 @@
+"""Training a MobileNet on a `Dataset`, and saving it with its sidecar.
+
+Defaults (V1, alpha 0.25, 96x96, 15 epochs, batch 32, Adam 2e-3 with cosine
+decay, BN momentum 0.9) reach over 90 % validation accuracy on ``digits``
+in about two minutes on 2 CPU cores; `bench/train_digits.py` measures it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mncompile.errors import InvalidOptionError, ModelError
+from mncompile.model.builder import DEFAULT_BN_MOMENTUM, build_keras
+from mncompile.model.datasets import Dataset
+from mncompile.model.info import ModelInfo, sidecar_path, write_info
+from mncompile.model.spec import MobileNetSpec
+from mncompile.progress import NullReporter, Reporter
+from mncompile.tfenv import keras_module
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 15
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    seed: int = 0
+    bn_momentum: float = DEFAULT_BN_MOMENTUM
+    dropout: float = 0.1
+    augment: float = 0.1  # random shift, as a fraction of the side; 0 turns it off
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise InvalidOptionError(f"--epochs must be at least 1, not {self.epochs}")
+        if self.batch_size < 1:
+            raise InvalidOptionError(f"--batch-size must be at least 1, not {self.batch_size}")
+        if not self.learning_rate > 0:
+            raise InvalidOptionError(f"--learning-rate must be positive, not {self.learning_rate}")
+        if not 0.0 <= self.augment < 0.5:
+            raise InvalidOptionError(f"--augment must be in [0, 0.5), not {self.augment}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InvalidOptionError(f"dropout must be in [0, 1), not {self.dropout}")
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_path: Path
+    sidecar_path: Path
+    spec: MobileNetSpec
+    val_accuracy: float
+    seconds: float
+    history: tuple[EpochStats, ...]
+
+    def to_json(self) -> dict:
+        return {"model": str(self.model_path), "sidecar": str(self.sidecar_path),
+                "arch": self.spec.arch, "alpha": self.spec.alpha,
+                "resolution": self.spec.resolution, "channels": self.spec.channels,
+                "classes": self.spec.classes, "val_accuracy": self.val_accuracy,
+                "seconds": round(self.seconds, 1),
+                "history": [vars(e) for e in self.history]}
+
+
+def check_output(path: Path, force: bool) -> Path:
+    from mncompile.errors import OutputExistsError
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise InvalidOptionError(f"output {path} must end in .keras",
+                                 hint="e.g. -o digits_v1.keras")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} exists", hint="pass --force to replace it")
+    if not path.parent.exists():
+        raise InvalidOptionError(f"folder {path.parent} does not exist",
+                                 hint="create it first or choose another -o path")
+    return path
+
+
+def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig = TrainConfig(),
+          reporter: Reporter = NullReporter(), force: bool = False) -> TrainResult:
+    """Train `spec` on `dataset`, then save the batch-1 model to `out` (+ sidecar)."""
+    out = check_output(out, force)
+    if spec.input_shape != dataset.x_train.shape[1:]:
+        raise InvalidOptionError(f"model input {spec.input_shape} does not match dataset "
+                                 f"images {dataset.x_train.shape[1:]}")
+    if spec.classes != len(dataset.class_names):
+        raise InvalidOptionError(f"model has {spec.classes} classes, dataset "
+                                 f"{len(dataset.class_names)}")
+    keras = keras_module()
+    keras.utils.set_random_seed(config.seed)
+    prep = dataset.preprocessing()
+    x_train, x_val = prep.apply(dataset.x_train), prep.apply(dataset.x_val)
+
+    base = build_keras(spec, batch_size=None, bn_momentum=config.bn_momentum,
+                       dropout=config.dropout)
+    model = base
+    if config.augment > 0:  # in the training graph only; the saved model has no such layer
+        model = keras.Sequential([
+            keras.Input(spec.input_shape),
+            keras.layers.RandomTranslation(config.augment, config.augment, fill_mode="constant",
+                                           fill_value=float(prep.offset), seed=config.seed),
+            base])
+    steps = math.ceil(len(x_train) / config.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps * config.epochs)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    history: list[EpochStats] = []
+    started = time.monotonic()
+    reporter.stage("train", f"{spec.name} on {dataset.name}: {len(x_train)} train / "
+                            f"{len(x_val)} validation images, {config.epochs} epochs")
+    with reporter.task("training", steps * config.epochs) as task:
+
+        class _Progress(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                task.advance(1)
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                stats = EpochStats(epoch + 1, float(logs.get("loss", math.nan)),
+                                   float(logs.get("accuracy", math.nan)),
+                                   float(logs.get("val_loss", math.nan)),
+                                   float(logs.get("val_accuracy", math.nan)))
+                history.append(stats)
+                reporter.info(f"epoch {stats.epoch}/{config.epochs}: loss {stats.loss:.3f}, "
+                              f"val accuracy {stats.val_accuracy:.1%}")
+
+        try:
+            model.fit(x_train, dataset.y_train, batch_size=config.batch_size,
+                      epochs=config.epochs, validation_data=(x_val, dataset.y_val),
+                      shuffle=True, verbose=0, callbacks=[_Progress()])
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            raise ModelError(f"training failed: {exc}") from None
+    if not all(np.isfinite(e.loss) for e in history):
+        raise ModelError("training diverged (loss became NaN or infinite)",
+                         hint="lower --learning-rate")
+
+    deploy = build_keras(spec, batch_size=1, bn_momentum=config.bn_momentum,
+                         dropout=config.dropout)
+    deploy.set_weights(base.get_weights())
+    val_accuracy = evaluate_accuracy(deploy, x_val, dataset.y_val)
+    seconds = time.monotonic() - started
+
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.keras")
+    try:
+        deploy.save(tmp)
+        info = ModelInfo(arch=spec.arch, alpha=spec.alpha, resolution=spec.resolution,
+                         channels=spec.channels, class_names=dataset.class_names,
+                         preprocessing=prep, dataset=dataset.to_json(),
+                         metrics={"val_accuracy": val_accuracy})
+        write_info(out, info)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return TrainResult(out, sidecar_path(out), spec, val_accuracy, seconds, tuple(history))
+
+
+def evaluate_accuracy(model, x: np.ndarray, y: np.ndarray, batch: int = 64) -> float:
+    """Top-1 accuracy of a Keras model (any batch size) on float inputs."""
+    predict = predictor(model)
+    correct = sum(int(np.sum(np.argmax(predict(x[i:i + batch]), axis=-1) == y[i:i + batch]))
+                  for i in range(0, len(x), batch))
+    return correct / len(x)
+
+
+def predictor(model):
+    """A function mapping a float batch to probabilities, for batch-1 models too."""
+    fixed = model.inputs[0].shape[0]
+    if fixed is None:
+        return lambda xb: np.asarray(model(xb, training=False))
+    return lambda xb: np.concatenate([np.asarray(model(xb[i:i + fixed], training=False))
+                                      for i in range(0, len(xb), fixed)])
