@@ -6,8 +6,9 @@ progress bars on stderr, tests pass `NullReporter` or a recorder.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Protocol
+from typing import Protocol
 
 
 class Task(Protocol):

@@ -9,12 +9,14 @@ is bytes.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from mncompile.errors import InvalidOptionError
 
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2,
           "MIB": 1024**2, "G": 1024**3, "GB": 1024**3, "GIB": 1024**3}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+MAX_BYTES = (1 << 63) - 1  # what a signed 64-bit size holds
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
 def parse_size(text: str) -> int:
@@ -24,9 +26,9 @@ def parse_size(text: str) -> int:
         raise InvalidOptionError(f"cannot read size {text!r}",
                                  hint="write it like 6MB, 512KB, 1.5MiB or 393216 (bytes); "
                                       "KB and MB are 1024-based")
-    value = float(match.group(1)) * _UNITS[unit.upper()]
-    if value != int(value) or value <= 0:
-        raise InvalidOptionError(f"size {text!r} must be a positive whole number of bytes")
+    value = Fraction(match.group(1)) * _UNITS[unit.upper()]  # exact: no float rounding
+    if value.denominator != 1 or value <= 0 or value > MAX_BYTES:
+        raise InvalidOptionError(f"size {text!r} must be a positive whole number of bytes below 2**63")
     return int(value)
 
 

@@ -11,7 +11,6 @@ import functools
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -88,7 +87,7 @@ def _handle_errors(command):
     return wrapper
 
 
-def _resolution(resolution: Optional[int], rho: Optional[float], default: int) -> int:
+def _resolution(resolution: int | None, rho: float | None, default: int) -> int:
     from mncompile.model.spec import resolution_from_rho
 
     if resolution is not None and rho is not None:
@@ -118,8 +117,8 @@ SEED = typer.Option(0, "--seed", help="Seed for the split, augmentation and init
 def inspect(
     arch: str = ARCH,
     alpha: float = typer.Option(1.0, "--alpha", help="Width multiplier alpha, in (0, 1.4]."),
-    resolution: Optional[int] = RESOLUTION,
-    rho: Optional[float] = RHO,
+    resolution: int | None = RESOLUTION,
+    rho: float | None = RHO,
     channels: int = typer.Option(3, "--channels", help="Input channels, 1 or 3."),
     classes: int = typer.Option(1000, "--classes", help="Classifier outputs (ImageNet: 1000)."),
     json_output: bool = JSON_OPTION,
@@ -149,9 +148,9 @@ def train(
                                                            "a sidecar <output>.json is written next to it."),
     arch: str = ARCH,
     alpha: float = ALPHA,
-    resolution: Optional[int] = RESOLUTION,
-    rho: Optional[float] = RHO,
-    channels: Optional[int] = CHANNELS,
+    resolution: int | None = RESOLUTION,
+    rho: float | None = RHO,
+    channels: int | None = CHANNELS,
     dataset: str = DATASET,
     epochs: int = EPOCHS,
     batch_size: int = BATCH,
@@ -194,16 +193,16 @@ def train(
 @_handle_errors
 def build(
     alpha: float = ALPHA,
-    budget: Optional[str] = typer.Option(None, "--budget", help="Memory budget for weights plus "
+    budget: str | None = typer.Option(None, "--budget", help="Memory budget for weights plus "
                                          "activations, e.g. 6MB or 512KB (1024-based)."),
     target: str = typer.Option("cortex-m7", "--target", help="Deployment target: cortex-m4, "
                                "cortex-m7, cortex-m33, cortex-m55 or stm32h743."),
     arch: str = ARCH,
-    resolution: Optional[int] = RESOLUTION,
-    rho: Optional[float] = RHO,
-    channels: Optional[int] = CHANNELS,
+    resolution: int | None = RESOLUTION,
+    rho: float | None = RHO,
+    channels: int | None = CHANNELS,
     dataset: str = DATASET,
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Use this model instead of "
+    model: Path | None = typer.Option(None, "--model", "-m", help="Use this model instead of "
                                          "training: .keras, .h5 (Keras 3 or 2), a SavedModel "
                                          "folder or .tflite."),
     epochs: int = EPOCHS,

@@ -247,8 +247,25 @@ def _scan_modes(classes: list[tuple[str, list[Path]]]) -> list[tuple[str, Path]]
     return seen
 
 
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L")
+
+
 def _mode_family(mode: str) -> str:
-    return {"1": "L", "L": "L", "I;16": "L", "I": "L", "F": "L"}.get(mode, mode)
+    """Modes that load the same way count as one: 1-bit, 8-bit and 16-bit gray are "L"."""
+    return "L" if mode in ("1", "L", *_SIXTEEN_BIT) else mode
+
+
+def _open_as(img, target: str, path: Path):
+    """Convert to `target` ("L" or "RGB"); 16-bit gray is scaled to 8 bits, not clipped."""
+    from PIL import Image
+
+    if img.mode in _SIXTEEN_BIT:
+        wide = np.asarray(img, dtype=np.uint32)
+        img = Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
+    elif img.mode in ("I", "F"):
+        raise DatasetError(f"image {path} has mode {img.mode} (32-bit), which has no defined "
+                           "8-bit scaling", hint="convert it to 8-bit L or RGB first")
+    return img.convert(target)
 
 
 def _folder(root: Path, resolution: int, channels: int):
@@ -258,7 +275,7 @@ def _folder(root: Path, resolution: int, channels: int):
     seen = _scan_modes(classes)
     modes: dict[str, list[Path]] = {}
     for mode, path in seen:
-        modes.setdefault(mode, []).append(path)
+        modes.setdefault(_mode_family(mode), []).append(path)
     if len(modes) > 1:
         detail = "; ".join(f"{mode}: {len(paths)} file(s), e.g. {paths[0]}"
                            for mode, paths in sorted(modes.items()))
@@ -272,8 +289,8 @@ def _folder(root: Path, resolution: int, channels: int):
         for path in files:
             try:
                 with Image.open(path) as img:
-                    img = img.convert(target).resize((resolution, resolution),
-                                                     Image.Resampling.BILINEAR)
+                    img = _open_as(img, target, path).resize((resolution, resolution),
+                                                             Image.Resampling.BILINEAR)
                     arr = np.asarray(img, dtype=np.uint8)
             except (OSError, ValueError) as exc:
                 raise DatasetError(f"cannot decode image {path}: {exc}",

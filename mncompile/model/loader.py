@@ -4,9 +4,11 @@
 |---|---|
 | ``.keras`` | ``keras.models.load_model`` (Keras 3) |
 | ``.h5`` written by Keras 3 | ``keras.models.load_model`` |
-| ``.h5`` written by Keras 2 (TF 2.3-2.15) | ``tf_keras.models.load_model``: Keras 3 rejects their DepthwiseConv2D configs (``groups``) |
+| ``.h5`` written by Keras 2 (TF 2.3-2.15) | ``tf_keras.models.load_model`` (*) |
 | SavedModel folder (``saved_model.pb``) | ``tf.saved_model.load``, its ``serving_default`` signature |
 | ``.tflite`` | read with TFLM's flatbuffer schema; float or int8 by its input tensor |
+
+(*) Keras 3 rejects their DepthwiseConv2D configs (``groups``).
 
 The Keras generation of an ``.h5`` file is read from its ``keras_version``
 attribute rather than guessed from a failed load.
