@@ -87,8 +87,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         trained = train(spec, dataset, options.out / "model.keras", options.train, reporter,
                         force=True)
         model = load_model(trained.model_path)
-    for stage in PENDING:
-        reporter.info(f"stage '{stage}' is not implemented in mncompile {__version__}; "
-                      "build stops here")
-    return BuildResult(options, target, budget, model, trained, summary,
-                       completed=tuple(s for s in STAGES if s not in PENDING), pending=PENDING)
+    completed = tuple(s for s in STAGES if s not in PENDING)
+    reporter.info(f"stages {', '.join(PENDING)} are not implemented in mncompile "
+                  f"{__version__}; build stops after '{completed[-1]}'")
+    return BuildResult(options, target, budget, model, trained, summary, completed, PENDING)

@@ -32,6 +32,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   log "installing Python packages into $VENV (TensorFlow is large: this takes a few minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
   "$VENV/bin/python" -m pip install -q -e ".[dev]" >&2
+  # tf-keras depends on the `tensorflow` distribution, which lands on top of
+  # tensorflow-cpu (same module). Put the CPU build's files back in place: no CUDA probing.
+  tf_cpu=$(grep -o '"tensorflow-cpu[^"]*"' pyproject.toml | tr -d '"')
+  "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$tf_cpu" >&2
   touch "$stamp"
 fi
 log "ready: $("$VENV/bin/mncompile" --version)"
