@@ -1,11 +1,9 @@
 """Keras 3 builder for the layers described by `spec.layers`.
 
-The model has a static batch of 1 (``keras.Input(shape, batch_size=1)``):
+The deployed model has a static batch of 1 (``keras.Input(shape, batch_size=1)``):
 Keras 3 models with a dynamic batch convert to SHAPE/STRIDED_SLICE ops that
-TFLM cannot run. Training uses the same graph; Keras feeds it batches of
-any size at fit time only if built without a static batch, so training builds
-a dynamic-batch twin with identical weights (`build_keras(..., batch_size=None)`)
-and `export_copy` moves the weights onto the batch-1 model.
+TFLM cannot run. Training needs batches, so `train.py` trains a twin built
+with ``batch_size=None`` and copies its weights onto a batch-1 model to save.
 
 Batch-normalization momentum defaults to 0.9, not Keras' 0.99: with 0.99 the
 moving statistics lag so far behind on short runs that validation accuracy

@@ -22,22 +22,17 @@ from pathlib import Path
 from mncompile.errors import ModelError
 from mncompile.model.info import ModelInfo, read_info
 
-FORMATS = ("keras", "h5-keras3", "h5-legacy", "savedmodel", "tflite-float", "tflite-int8")
 SUPPORTED = ".keras, .h5, a SavedModel folder, or .tflite"
 
 
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
     path: Path
-    format: str
+    format: str  # keras, h5-keras3, h5-legacy, savedmodel, tflite-float, tflite-int8
     model: object | None  # Keras / tf_keras model, SavedModel signature, or None for .tflite
     input_shape: tuple[int, int, int]  # H, W, C
     num_classes: int
     info: ModelInfo | None
-
-    @property
-    def is_tflite(self) -> bool:
-        return self.format.startswith("tflite")
 
     def to_json(self) -> dict:
         return {"path": str(self.path), "format": self.format,

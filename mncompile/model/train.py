@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mncompile.errors import InvalidOptionError, ModelError
+from mncompile.errors import InvalidOptionError, ModelError, OutputExistsError
 from mncompile.model.builder import DEFAULT_BN_MOMENTUM, build_keras
 from mncompile.model.datasets import Dataset
 from mncompile.model.info import ModelInfo, sidecar_path, write_info
@@ -75,8 +75,6 @@ class TrainResult:
 
 
 def check_output(path: Path, force: bool) -> Path:
-    from mncompile.errors import OutputExistsError
-
     path = Path(path)
     if path.suffix != ".keras":
         raise InvalidOptionError(f"output {path} must end in .keras",
