@@ -55,6 +55,20 @@ class OutputExistsError(MncompileError):
     kind = "output-exists"
 
 
+class QuantizationError(MncompileError):
+    """Quantization produced parameters that TFLM kernels cannot run, or ops it lacks."""
+
+    exit_code = 6
+    kind = "quantization"
+
+
+class EmulatorError(MncompileError):
+    """A host emulator (TFLM host interpreter, LiteRT) rejected or crashed on a model."""
+
+    exit_code = 7
+    kind = "emulator"
+
+
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
@@ -63,5 +77,8 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (DatasetError.exit_code, "dataset error (missing, empty, one class, corrupt image, mixed modes)"),
     (ModelError.exit_code, "model error (unreadable file, unsupported format, training failure)"),
     (OutputExistsError.exit_code, "output exists; pass --force to replace it"),
+    (QuantizationError.exit_code, "quantization error (degenerate scales, e.g. an untrained model; "
+                                  "ops or shapes TFLM cannot run)"),
+    (EmulatorError.exit_code, "host emulator error (the TFLM interpreter rejected or aborted on the model)"),
     (130, "interrupted (Ctrl-C)"),
 )

@@ -1,6 +1,8 @@
 """The one place that orders the stages of `mncompile build`.
 
-    model -> quantize -> plan -> emit -> validate
+    model -> quantize -> eval -> plan -> emit -> validate
+
+(eval: float vs int8 on the host emulators; validate: firmware vs host.)
 
 Each stage is a function from frozen inputs to a frozen result. Stages not
 yet implemented in this release are listed in `PENDING` and reported as such,
@@ -9,21 +11,27 @@ so `build` says plainly where it stopped.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mncompile import __version__
 from mncompile.model.analytic import NetworkSummary, summarize
 from mncompile.model.datasets import load_dataset, natural_channels
+from mncompile.model.info import write_text_atomic
 from mncompile.model.loader import LoadedModel, load_model
 from mncompile.model.spec import MobileNetSpec
 from mncompile.model.train import TrainConfig, TrainResult, train
 from mncompile.progress import NullReporter, Reporter
+from mncompile.quantize import DEFAULT_CALIB_SAMPLES, QuantizeResult, quantize
 from mncompile.targets import Target, get_target
 from mncompile.units import parse_size
+from mncompile.validate.accuracy import DEFAULT_LAYER_SAMPLES, EvalReport, evaluate
 
-STAGES = ("model", "quantize", "plan", "emit", "validate")
-PENDING = ("quantize", "plan", "emit", "validate")
+STAGES = ("model", "quantize", "eval", "plan", "emit", "validate")
+PENDING = ("plan", "emit", "validate")
+INT8_NAME = "model_int8.tflite"
+EVAL_NAME = "eval.json"
 
 
 @dataclass(frozen=True)
@@ -32,12 +40,14 @@ class BuildOptions:
     alpha: float = 0.25
     resolution: int = 96
     channels: int | None = None  # None: the dataset's own (digits: 1, shapes: 3)
-    dataset: str = "digits"
+    dataset: str | None = None  # None: digits for training, the model's sidecar with --model
     model: Path | None = None  # an existing model instead of training one
     budget: str | None = None
     target: str = "cortex-m7"
     out: Path = Path("mncompile-build")
     train: TrainConfig = field(default_factory=TrainConfig)
+    calib_samples: int = DEFAULT_CALIB_SAMPLES
+    layer_samples: int = DEFAULT_LAYER_SAMPLES
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class BuildResult:
     model: LoadedModel | None
     trained: TrainResult | None
     summary: NetworkSummary | None
+    quantized: QuantizeResult | None
+    evaluation: EvalReport | None
     completed: tuple[str, ...]
     pending: tuple[str, ...]
 
@@ -61,7 +73,10 @@ class BuildResult:
             "model": self.model.to_json() if self.model else None,
             "training": self.trained.to_json() if self.trained else None,
             "analytic": self.summary.to_json()["totals"] if self.summary else None,
-            "stages": [{"name": s, "status": "done" if s in self.completed else "not implemented"}
+            "quantize": self.quantized.to_json() if self.quantized else None,
+            "eval": self.evaluation.to_json() if self.evaluation else None,
+            "stages": [{"name": s, "status": "done" if s in self.completed
+                        else "not implemented" if s in self.pending else "skipped"}
                        for s in STAGES],
         }
 
@@ -70,6 +85,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     # Validate every option before any slow work starts.
     target = get_target(options.target)
     budget = parse_size(options.budget) if options.budget is not None else None
+    completed = ["model"]
 
     reporter.stage("model")
     trained = None
@@ -77,9 +93,9 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     if options.model is not None:
         model = load_model(options.model)
     else:
-        channels = options.channels or natural_channels(options.dataset)
-        dataset = load_dataset(options.dataset, options.resolution, channels,
-                               seed=options.train.seed)
+        dataset_name = options.dataset or "digits"
+        channels = options.channels or natural_channels(dataset_name)
+        dataset = load_dataset(dataset_name, options.resolution, channels, seed=options.train.seed)
         spec = MobileNetSpec(options.arch, options.alpha, options.resolution, channels,
                              len(dataset.class_names))
         summary = summarize(spec)
@@ -87,7 +103,24 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         trained = train(spec, dataset, options.out / "model.keras", options.train, reporter,
                         force=True)
         model = load_model(trained.model_path)
-    completed = tuple(s for s in STAGES if s not in PENDING)
+
+    options.out.mkdir(parents=True, exist_ok=True)
+    quantized = quantize(model.path, options.out / INT8_NAME, dataset=options.dataset,
+                         calib_samples=options.calib_samples, force=True, reporter=reporter)
+    completed.append("quantize")
+
+    evaluation = None
+    if model.format == "tflite-int8":
+        reporter.info("eval skipped: the model given is already int8, there is no float model to "
+                      "compare with")
+    else:
+        evaluation = evaluate(model.path, quantized.path, dataset=options.dataset,
+                              layer_samples=options.layer_samples, reporter=reporter)
+        write_text_atomic(options.out / EVAL_NAME,
+                          json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "\n")
+        completed.append("eval")
+
     reporter.info(f"stages {', '.join(PENDING)} are not implemented in mncompile "
                   f"{__version__}; build stops after '{completed[-1]}'")
-    return BuildResult(options, target, budget, model, trained, summary, completed, PENDING)
+    return BuildResult(options, target, budget, model, trained, summary, quantized, evaluation,
+                       tuple(completed), PENDING)

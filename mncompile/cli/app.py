@@ -191,6 +191,81 @@ def train(
 
 @app.command()
 @_handle_errors
+def quantize(
+    model: Path = typer.Argument(..., help="Float model (.keras, .h5, SavedModel folder) or an "
+                                           "int8 .tflite to check and pass through."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the int8 .tflite; a "
+                                                            "sidecar <output>.json goes next to it."),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Calibration data: digits, "
+                                       "shapes or an image folder. [default: the model's, from its sidecar]"),
+    calib_samples: int = typer.Option(200, "--calib-samples", help="Calibration images, drawn "
+                                      "stratified over classes from the training split."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Full-integer int8 quantization (int8 weights per channel, activations, input and output).
+
+    The result is checked before it is written: only builtin ops TFLM runs,
+    static batch-1 shapes, and quantization parameters TFLM kernels accept. A
+    collapsed layer (an untrained model, wrong calibration data) is an error
+    naming the layer, and nothing is written.
+    """
+    from mncompile.cli import render
+    from mncompile.quantize import quantize as run_quantize
+
+    result = run_quantize(model, output, dataset=dataset, calib_samples=calib_samples, force=force,
+                          reporter=render.RichReporter())
+    if json_output:
+        render.print_json(result.to_json())
+        return
+    q = result.info.quantization
+    what = "checked and copied" if result.passthrough else "quantized"
+    render.out.print(f"{what} {result.source} -> {result.path} ({result.size_bytes:,} bytes)",
+                     highlight=False)
+    render.out.print("ops: " + ", ".join(f"{k} x{v}" for k, v in result.ops), highlight=False)
+    for role in ("input", "output"):
+        t = q[role]
+        render.out.print(f"{role}: {t['dtype']} {t['shape']}, scale {t['scale']:.9g}, zero point "
+                         f"{t['zero_point']}", highlight=False)
+    if result.calibration:
+        c = result.calibration
+        render.out.print(f"calibration: {c.samples} {c.dataset} training images, per class "
+                         f"{list(c.per_class)}", highlight=False)
+
+
+@app.command(name="eval")
+@_handle_errors
+def eval_command(
+    float_model: Path = typer.Argument(..., help="The float model (.keras, .h5, SavedModel, float .tflite)."),
+    int8_model: Path = typer.Argument(..., help="Its int8 .tflite (from `mncompile quantize`)."),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="digits, shapes or an image folder. "
+                                       "[default: the model's, from its sidecar]"),
+    layer_samples: int = typer.Option(32, "--layer-samples", help="Validation images for the "
+                                      "per-layer SQNR (0 skips it)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Float vs int8 accuracy on the validation split, per class and per layer.
+
+    Float runs on LiteRT (the float model converted by the same converter),
+    int8 on the TFLM host interpreter, the reference the firmware must match.
+    Per-layer SQNR compares each int8 activation with the float one; layers are
+    ranked by the error each adds on its own, worst first.
+    """
+    from mncompile.cli import render
+    from mncompile.validate.accuracy import evaluate
+
+    report = evaluate(float_model, int8_model, dataset=dataset, layer_samples=layer_samples,
+                      reporter=render.RichReporter())
+    if json_output:
+        render.print_json(report.to_json())
+        return
+    for table in render.eval_tables(report):
+        render.out.print(table)
+    render.out.print(render.emulator_line(report), highlight=False)
+
+
+@app.command()
+@_handle_errors
 def build(
     alpha: float = ALPHA,
     budget: str | None = typer.Option(None, "--budget", help="Memory budget for weights plus "
@@ -201,20 +276,27 @@ def build(
     resolution: int | None = RESOLUTION,
     rho: float | None = RHO,
     channels: int | None = CHANNELS,
-    dataset: str = DATASET,
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="digits, shapes, or a folder "
+                                       "DIR/<class_name>/*.{png,jpg,jpeg,bmp}. [default: digits; with "
+                                       "--model, the model's own from its sidecar]"),
     model: Path | None = typer.Option(None, "--model", "-m", help="Use this model instead of "
                                          "training: .keras, .h5 (Keras 3 or 2), a SavedModel "
-                                         "folder or .tflite."),
+                                         "folder or an int8 .tflite."),
     epochs: int = EPOCHS,
     seed: int = SEED,
+    calib_samples: int = typer.Option(200, "--calib-samples", help="Calibration images for int8 "
+                                      "quantization (stratified over classes, training split)."),
+    layer_samples: int = typer.Option(32, "--layer-samples", help="Validation images for the "
+                                      "per-layer SQNR (0 skips it)."),
     out: Path = typer.Option(Path("mncompile-build"), "--out", "-o",
                              help="Build folder; build owns it and replaces its own files."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Run the whole pipeline: model -> quantize -> plan -> emit -> validate.
+    """Run the pipeline: model -> quantize -> eval -> plan -> emit -> validate.
 
-    In this release build trains (or loads) the model and stops there, saying
-    which later stages are not implemented yet.
+    This release trains (or loads) the model, quantizes it to int8
+    (OUT/model_int8.tflite), and compares float with int8 on the host emulators
+    (OUT/eval.json). It says which later stages are not implemented yet.
     """
     from mncompile.cli import render
     from mncompile.model.train import TrainConfig
@@ -223,7 +305,8 @@ def build(
 
     options = BuildOptions(arch=arch, alpha=alpha, resolution=_resolution(resolution, rho, 96),
                            channels=channels, dataset=dataset, model=model, budget=budget,
-                           target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed))
+                           target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed),
+                           calib_samples=calib_samples, layer_samples=layer_samples)
     result = run_build(options, render.RichReporter())
     if json_output:
         render.print_json(result.to_json())
@@ -232,12 +315,21 @@ def build(
         render.out.print(f"model: {result.summary.spec.name}, "
                          + render.summary_totals(result.summary), highlight=False)
     if result.trained is not None:
-        render.out.print(f"validation accuracy (float): {result.trained.val_accuracy:.2%}; "
+        render.out.print(f"validation accuracy (float, Keras): {result.trained.val_accuracy:.2%}; "
                          f"saved {result.trained.model_path}", highlight=False)
     elif result.model is not None:
         m = result.model
         render.out.print(f"loaded {m.path} ({m.format}), input {m.input_shape}, "
                          f"{m.num_classes} classes", highlight=False)
+    if result.quantized is not None:
+        render.out.print(f"int8 model: {result.quantized.path} ({result.quantized.size_bytes:,} bytes)",
+                         highlight=False)
+    if result.evaluation is not None:
+        for table in render.eval_tables(result.evaluation)[:1]:
+            render.out.print(table)
+        render.out.print(render.emulator_line(result.evaluation), highlight=False)
+        render.out.print(f"full report (per class, per layer): {out / 'eval.json'} or "
+                         f"`mncompile eval {result.model.path} {result.quantized.path}`", highlight=False)
     render.out.print(f"target: {result.target.name} ({result.target.description})", highlight=False)
     if result.budget_bytes is not None:
         from mncompile.units import format_bytes

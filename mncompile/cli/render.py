@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,8 +27,10 @@ def print_json(document: dict) -> None:
 class _RichTask:
     def __init__(self, progress: Progress, task_id):
         self._progress, self._id = progress, task_id
+        self.done = 0
 
     def advance(self, steps: int = 1, **fields: object) -> None:
+        self.done += steps
         self._progress.advance(self._id, steps)
 
 
@@ -50,8 +53,15 @@ class RichReporter:
     def task(self, description: str, total: int | None) -> Iterator[Task]:
         columns = (TextColumn("    {task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn())
-        with Progress(*columns, console=err, disable=self.quiet, transient=True) as progress:
-            yield _RichTask(progress, progress.add_task(description, total=total))
+        live = err.is_terminal and not self.quiet
+        started = time.monotonic()
+        with Progress(*columns, console=err, disable=not live, transient=True) as progress:
+            task = _RichTask(progress, progress.add_task(description, total=total))
+            yield task
+        if not live and not self.quiet:  # logs and pipes: one line per finished task, no bars
+            count = f"{task.done}/{total}" if total else f"{task.done}"
+            err.print(f"    {description}: {count} in {time.monotonic() - started:.1f} s",
+                      highlight=False, markup=False)
 
 
 def _millions(n: int) -> str:
@@ -84,3 +94,53 @@ def summary_table(summary: NetworkSummary) -> Table:
 def summary_totals(summary: NetworkSummary) -> str:
     return (f"{_millions(summary.macs)} mult-adds, {_millions(summary.params)} parameters "
             f"({summary.keras_params:,} as Keras counts them, with batch-norm statistics)")
+
+
+def _db(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == float("inf"):
+        return "exact"
+    return f"{value:.1f}"
+
+
+def eval_tables(report) -> list:
+    """Rich renderables for an `EvalReport`: overall, per class, per layer."""
+    overall = Table(title=f"float vs int8 on {report.samples} {report.dataset} validation images",
+                    title_justify="left")
+    for name in ("model", "emulator", "top-1 accuracy"):
+        overall.add_column(name, justify="right" if name == "top-1 accuracy" else "left")
+    overall.add_row(str(report.float_model), "LiteRT (float .tflite)", f"{report.float_accuracy:.2%}")
+    overall.add_row(str(report.int8_model), "TFLM host interpreter", f"{report.int8_accuracy:.2%}")
+    overall.caption = (f"int8 - float: {-report.accuracy_drop_pp:+.2f} pp; top-1 agreement "
+                       f"{report.top1_agreement:.2%}; mean |float - dequantized int8| output "
+                       f"{report.mean_abs_output_diff:.5f}")
+    overall.caption_justify = "left"
+    classes = Table(title="per class", title_justify="left")
+    for name in ("class", "images", "float", "int8", "agreement"):
+        classes.add_column(name, justify="left" if name == "class" else "right")
+    for row in report.per_class:
+        n = row.samples
+        classes.add_row(row.name, str(n), f"{row.float_correct / n:.1%}", f"{row.int8_correct / n:.1%}",
+                        f"{row.top1_agree / n:.1%}")
+    out = [overall, classes]
+    if report.layers is not None:
+        layers = Table(title=f"per-layer SQNR on {report.layers.samples} images, worst first "
+                             f"(float and int8 ops mapped by {report.layers.mapped_by})",
+                       title_justify="left")
+        for name in ("rank", "op", "layer", "type", "SQNR alone dB", "SQNR end-to-end dB", "scale"):
+            layers.add_column(name, justify="left" if name in ("layer", "type") else "right")
+        for rank, e in enumerate(report.layers.layers, 1):
+            layers.add_row(str(rank), str(e.op), e.name, e.kind, _db(e.sqnr_alone), _db(e.sqnr_end_to_end),
+                           f"{e.scale:.3g}")
+        layers.caption = ("alone: the op on its float inputs, quantized; end-to-end: the int8 network "
+                          "from the image. Higher is better; each 6 dB is one bit.")
+        layers.caption_justify = "left"
+        out.append(layers)
+    return out
+
+
+def emulator_line(report) -> str:
+    a = report.emulators
+    return (f"emulators on the int8 model: TFLM and LiteRT outputs bit-identical on {a.identical}/{a.samples} "
+            f"images, largest difference {a.max_abs_lsb} LSB, same top-1 on {a.top1_agree}/{a.samples}")

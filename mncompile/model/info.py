@@ -30,24 +30,27 @@ class ModelInfo:
     resolution: int
     channels: int
     class_names: tuple[str, ...]
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing | None  # None: unknown (an int8 .tflite from elsewhere)
     dataset: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    quantization: dict = field(default_factory=dict)  # int8 models: input/output scale, zero point
 
     def to_json(self) -> dict:
         return {"format": SIDECAR_FORMAT, "arch": self.arch, "alpha": self.alpha,
                 "resolution": self.resolution, "channels": self.channels,
                 "classes": list(self.class_names),
-                "preprocessing": self.preprocessing.to_json(),
-                "dataset": self.dataset, "metrics": self.metrics}
+                "preprocessing": self.preprocessing.to_json() if self.preprocessing else None,
+                "dataset": self.dataset, "metrics": self.metrics, "quantization": self.quantization}
 
     @classmethod
     def from_json(cls, data: dict) -> ModelInfo:
         return cls(arch=data.get("arch"), alpha=data.get("alpha"),
                    resolution=int(data["resolution"]), channels=int(data["channels"]),
                    class_names=tuple(str(c) for c in data["classes"]),
-                   preprocessing=Preprocessing.from_json(data["preprocessing"]),
-                   dataset=dict(data.get("dataset", {})), metrics=dict(data.get("metrics", {})))
+                   preprocessing=(Preprocessing.from_json(data["preprocessing"])
+                                  if data.get("preprocessing") is not None else None),
+                   dataset=dict(data.get("dataset") or {}), metrics=dict(data.get("metrics") or {}),
+                   quantization=dict(data.get("quantization") or {}))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -1,0 +1,1 @@
+"""The graph stage: a .tflite flatbuffer as frozen dataclasses (`ir`), read by `reader`."""

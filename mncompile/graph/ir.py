@@ -1,0 +1,102 @@
+"""The intermediate representation every stage after quantization works on.
+
+A `Graph` is a frozen view of one .tflite subgraph: tensors, operators in
+execution order, and the graph's inputs and outputs. Stages never mutate it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+ITEMSIZE = {"FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "INT16": 2,
+            "INT8": 1, "BOOL": 1, "UINT32": 4, "UINT16": 2, "INT4": 1, "FLOAT64": 8}
+
+
+@dataclass(frozen=True)
+class Quant:
+    """Affine quantization: real = scale * (q - zero_point), per tensor or along `axis`."""
+
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scales) > 1
+
+    @property
+    def scale(self) -> float:
+        return self.scales[0]
+
+    @property
+    def zero_point(self) -> int:
+        return self.zero_points[0]
+
+
+@dataclass(frozen=True)
+class Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...] | None  # -1 marks a dynamic dimension
+    dtype: str  # FLOAT32, INT8, INT32, ...
+    quant: Quant | None
+    buffer: int
+    is_constant: bool  # backed by data in the flatbuffer (weights, biases, shape operands)
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * ITEMSIZE.get(self.dtype, 1)
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.shape_signature is not None and any(d < 0 for d in self.shape_signature)
+
+
+@dataclass(frozen=True)
+class Op:
+    index: int
+    kind: str  # builtin operator name, e.g. CONV_2D, or CUSTOM:<name>
+    inputs: tuple[int, ...]  # tensor indices; -1 marks an omitted optional input
+    outputs: tuple[int, ...]
+    options: tuple[tuple[str, object], ...]  # builtin options, sorted by name
+
+    def option(self, name: str, default: object = None) -> object:
+        return dict(self.options).get(name, default)
+
+
+@dataclass(frozen=True)
+class Graph:
+    tensors: tuple[Tensor, ...]
+    ops: tuple[Op, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+    def producer(self, tensor: int) -> Op | None:
+        for op in self.ops:
+            if tensor in op.outputs:
+                return op
+        return None
+
+    def activation_inputs(self, op: Op) -> tuple[int, ...]:
+        """Inputs of `op` computed at run time (not weights, biases or shape constants)."""
+        return tuple(i for i in op.inputs if i >= 0 and not self.tensors[i].is_constant)
+
+    def layer_name(self, tensor: int) -> str:
+        """A short name for the layer producing `tensor`: the Keras layer when the converter
+        recorded one (``model/conv_pw_3_relu/Relu6;...`` gives ``conv_pw_3``), else the name."""
+        return short_name(self.tensors[tensor].name)
+
+
+def short_name(tensor_name: str) -> str:
+    first = tensor_name.split(";")[0]
+    parts = first.split("/")
+    name = parts[1] if len(parts) > 2 else parts[-1]
+    for suffix in ("_relu", "_bn"):
+        base = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1].isdigit() else name
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    if name.rsplit("_", 1)[-1].isdigit() and len(parts) > 2:
+        return name.rsplit("_", 1)[0]
+    return name

@@ -1,0 +1,150 @@
+"""The quantize stage: full-integer int8 post-training quantization, checked for TFLM.
+
+`quantize` takes a float model (or an int8 .tflite, which passes through after
+the same checks) and writes ``<out>.tflite`` plus its sidecar
+``<out>.tflite.json`` (input/output scale and zero point, class names,
+preprocessing, calibration). Nothing is written when a check fails.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mncompile.errors import InvalidOptionError, OutputExistsError
+from mncompile.graph.ir import Graph
+from mncompile.graph.reader import read_graph
+from mncompile.model.datasets import Dataset, Preprocessing, load_dataset
+from mncompile.model.info import ModelInfo, write_info
+from mncompile.model.loader import LoadedModel, load_model
+from mncompile.progress import NullReporter, Reporter
+from mncompile.quantize.calibrate import DEFAULT_CALIB_SAMPLES, Calibration, calibration_set
+from mncompile.quantize.checks import check_int8
+
+__all__ = ["DEFAULT_CALIB_SAMPLES", "QuantizeResult", "check_output", "quantize", "model_dataset"]
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    path: Path
+    sidecar: Path
+    source: Path
+    passthrough: bool  # the source was already an int8 .tflite
+    calibration: Calibration | None
+    info: ModelInfo
+    ops: tuple[tuple[str, int], ...]  # (operator, count), sorted
+    size_bytes: int
+
+    def to_json(self) -> dict:
+        return {"model": str(self.path), "sidecar": str(self.sidecar), "source": str(self.source),
+                "passthrough": self.passthrough, "bytes": self.size_bytes,
+                "calibration": self.calibration.to_json() if self.calibration else None,
+                "quantization": self.info.quantization, "ops": dict(self.ops),
+                "classes": list(self.info.class_names)}
+
+
+def check_output(out: Path, force: bool) -> Path:
+    out = Path(out)
+    if out.suffix != ".tflite":
+        raise InvalidOptionError(f"output {out} must end in .tflite", hint="e.g. -o model_int8.tflite")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists", hint="pass --force to replace it")
+    if not out.parent.exists():
+        raise InvalidOptionError(f"folder {out.parent} does not exist",
+                                 hint="create it first or choose another -o path")
+    return out
+
+
+def model_dataset(loaded: LoadedModel, dataset: str | None) -> Dataset:
+    """The dataset a model was trained on (its sidecar), or `dataset` when given,
+    at the model's input size and channels, split as in training."""
+    info = loaded.info
+    name = dataset or (info.dataset.get("name") if info else None)
+    if name is None:
+        raise InvalidOptionError(f"{loaded.path} has no sidecar naming its dataset",
+                                 hint="pass --dataset (digits, shapes or an image folder)")
+    seed = int(info.dataset.get("seed", 0)) if info and not dataset else 0
+    val_fraction = float(info.dataset.get("val_fraction", 0.2)) if info and not dataset else 0.2
+    h, _, c = loaded.input_shape
+    return load_dataset(name, h, c, seed=seed, val_fraction=val_fraction)
+
+
+def _io_quant(graph: Graph) -> dict:
+    def one(i: int) -> dict:
+        t = graph.tensors[i]
+        return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype.lower(),
+                "scale": t.quant.scale if t.quant else None,
+                "zero_point": t.quant.zero_point if t.quant else None}
+    return {"input": one(graph.inputs[0]), "output": one(graph.outputs[0]),
+            "formula": "real = scale * (q - zero_point)"}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _op_counts(graph: Graph) -> tuple[tuple[str, int], ...]:
+    counts: dict[str, int] = {}
+    for op in graph.ops:
+        counts[op.kind] = counts.get(op.kind, 0) + 1
+    return tuple(sorted(counts.items()))
+
+
+def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
+             calib_samples: int = DEFAULT_CALIB_SAMPLES, force: bool = False,
+             reporter: Reporter = NullReporter()) -> QuantizeResult:
+    out = check_output(Path(out), force)
+    if calib_samples < 1:
+        raise InvalidOptionError(f"--calib-samples must be at least 1, not {calib_samples}")
+    loaded = load_model(model)
+    source = Path(model)
+    calibration = None
+    if loaded.format == "tflite-int8":
+        reporter.stage("quantize", f"{source} is already int8: checking it for TFLM")
+        data = source.read_bytes()
+        graph = read_graph(data, str(source))
+        check_int8(graph, str(source))
+        info = loaded.info
+        if info is None:
+            names = (load_dataset(dataset, loaded.input_shape[0], loaded.input_shape[2]).class_names
+                     if dataset else tuple(f"class_{i}" for i in range(loaded.num_classes)))
+            info = ModelInfo(arch=None, alpha=None, resolution=loaded.input_shape[0],
+                             channels=loaded.input_shape[2], class_names=names, preprocessing=None,
+                             dataset={"name": dataset} if dataset else {})
+    else:
+        from mncompile.quantize.convert import to_int8_tflite
+
+        data_set = model_dataset(loaded, dataset)
+        info = loaded.info
+        preprocessing = info.preprocessing if info and info.preprocessing else Preprocessing(
+            size=loaded.input_shape[0], color_mode="L" if loaded.input_shape[2] == 1 else "RGB")
+        if info is None:
+            reporter.info(f"{source} has no sidecar: assuming the default preprocessing "
+                          f"x = pixel * {preprocessing.scale:.6g} + {preprocessing.offset:g}")
+        if len(data_set.class_names) != loaded.num_classes:
+            raise InvalidOptionError(f"dataset {data_set.name} has {len(data_set.class_names)} classes, "
+                                     f"the model {loaded.num_classes}",
+                                     hint="pass the --dataset the model was trained on")
+        x, calibration = calibration_set(data_set, calib_samples, preprocessing)
+        reporter.stage("quantize", f"{source} -> int8, calibrating on {calibration.samples} "
+                                   f"{data_set.name} training images")
+        data = to_int8_tflite(loaded, x, reporter)
+        graph = read_graph(data, "the quantized model")
+        check_int8(graph, f"quantized {source}")
+        base = info or ModelInfo(arch=None, alpha=None, resolution=loaded.input_shape[0],
+                                 channels=loaded.input_shape[2], class_names=data_set.class_names,
+                                 preprocessing=preprocessing, dataset=data_set.to_json())
+        info = replace(base, preprocessing=preprocessing)
+    info = replace(info, quantization={**_io_quant(graph),
+                                       "calibration": calibration.to_json() if calibration else None,
+                                       "source": str(source)})
+    sidecar = write_info(out, info)  # the model's atomic replace comes last: it commits the pair
+    _write_atomic(out, data)
+    return QuantizeResult(out, sidecar, source, calibration is None, calibration, info,
+                          _op_counts(graph), len(data))

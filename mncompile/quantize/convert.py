@@ -1,0 +1,87 @@
+"""Conversion with the TF 2.21 TFLite converter, from any float model mncompile loads.
+
+Every format goes through one path: the model is traced as a `tf.function` with
+a static (1, H, W, C) input, its variables are frozen into constants, and the
+converter reads that frozen function. The batch is therefore 1 and every shape
+static whatever the source model declared (a Keras 3 model with a dynamic batch
+would otherwise bring SHAPE/STRIDED_SLICE ops that TFLM firmware cannot plan).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mncompile.errors import ModelError, QuantizationError
+from mncompile.model.loader import LoadedModel
+from mncompile.progress import NullReporter, Reporter
+from mncompile.tfenv import captured_stderr, tf_module
+
+
+def _call(loaded: LoadedModel, tf):
+    model = loaded.model
+    if loaded.format == "savedmodel":
+        name = next(iter(model.structured_input_signature[1]))
+
+        def fn(x):
+            return next(iter(model(**{name: x}).values()))
+        return fn
+    if loaded.format in ("keras", "h5-keras3", "h5-legacy"):
+        return lambda x: model(x, training=False)
+    raise ModelError(f"{loaded.path} is a {loaded.format} model; quantization starts from the float "
+                     "model (.keras, .h5 or SavedModel)",
+                     hint="pass the Keras/SavedModel model the .tflite was made from")
+
+
+def frozen_function(loaded: LoadedModel):
+    """The model as a frozen concrete function of a (1, H, W, C) float32 input."""
+    tf = tf_module()
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    spec = tf.TensorSpec((1, *loaded.input_shape), tf.float32, name="input")
+    concrete = tf.function(_call(loaded, tf)).get_concrete_function(spec)
+    return convert_variables_to_constants_v2(concrete)
+
+
+def _converter(loaded: LoadedModel):
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)  # "deprecated conversion path" notices
+    tf = tf_module()
+    return tf, tf.lite.TFLiteConverter.from_concrete_functions([frozen_function(loaded)])
+
+
+def to_float_tflite(loaded: LoadedModel) -> bytes:
+    """A float32 .tflite of the same graph: the reference for per-layer error."""
+    _, converter = _converter(loaded)
+    with captured_stderr() as log:
+        try:
+            return bytes(converter.convert())
+        except Exception as exc:
+            raise ModelError(f"the TFLite converter failed on {loaded.path}: {exc}\n{log.text[-2000:]}") from None
+
+
+def to_int8_tflite(loaded: LoadedModel, calibration: np.ndarray,
+                   reporter: Reporter = NullReporter()) -> bytes:
+    """Full-integer post-training quantization: int8 weights (per channel for
+    convolutions), int8 activations, int8 input and output, builtin int8 ops only."""
+    tf, converter = _converter(loaded)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    with reporter.task("calibrating", len(calibration)) as task:
+        def representative():
+            for i in range(len(calibration)):
+                yield [calibration[i:i + 1]]
+                task.advance(1)
+
+        converter.representative_dataset = representative
+        with captured_stderr() as log:
+            try:
+                data = bytes(converter.convert())
+            except Exception as exc:
+                detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                raise QuantizationError(f"int8 conversion of {loaded.path} failed: {detail}",
+                                        hint="the model must use only ops with int8 TFLite "
+                                             f"kernels; converter log tail:\n{log.text[-1500:]}") from None
+    return data

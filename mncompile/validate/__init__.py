@@ -1,0 +1,1 @@
+"""The validate stage: host emulators (`emulate`), accuracy (`accuracy`) and per-layer error (`layers`)."""

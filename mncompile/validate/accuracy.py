@@ -1,0 +1,145 @@
+"""Float versus int8: accuracy, top-1 agreement, output difference, per-layer error.
+
+`evaluate` runs the float model (converted to a float .tflite by the same
+converter, on LiteRT) and the int8 model (on the TFLM host interpreter, the
+reference the firmware must match) over a dataset's validation split. It also
+runs the int8 model on LiteRT and reports how the two emulators agree.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mncompile.errors import InvalidOptionError, ModelError
+from mncompile.graph.reader import read_graph
+from mncompile.model.datasets import Preprocessing
+from mncompile.model.loader import LoadedModel, load_model
+from mncompile.progress import NullReporter, Reporter
+from mncompile.validate.emulate import Agreement, Job, agreement, run_litert, run_tflm
+from mncompile.validate.layers import LayerReport, dequantize, layer_errors, quantize_array
+
+DEFAULT_LAYER_SAMPLES = 32
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    name: str
+    samples: int
+    float_correct: int
+    int8_correct: int
+    top1_agree: int
+
+    def to_json(self) -> dict:
+        n = self.samples
+        return {"class": self.name, "samples": n, "float_accuracy": self.float_correct / n,
+                "int8_accuracy": self.int8_correct / n, "top1_agreement": self.top1_agree / n}
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    float_model: Path
+    int8_model: Path
+    dataset: str
+    samples: int
+    float_accuracy: float
+    int8_accuracy: float
+    top1_agreement: float
+    mean_abs_output_diff: float  # |float output - dequantized int8 output|, averaged
+    per_class: tuple[ClassRow, ...]
+    emulators: Agreement  # TFLM vs LiteRT on the int8 model, same inputs
+    layers: LayerReport | None
+
+    @property
+    def accuracy_drop_pp(self) -> float:
+        return 100.0 * (self.float_accuracy - self.int8_accuracy)
+
+    def to_json(self) -> dict:
+        return {"float_model": str(self.float_model), "int8_model": str(self.int8_model),
+                "dataset": self.dataset, "split": "validation", "samples": self.samples,
+                "float_accuracy": self.float_accuracy, "int8_accuracy": self.int8_accuracy,
+                "int8_emulator": "tflm", "float_emulator": "litert (float .tflite)",
+                "accuracy_drop_pp": round(self.accuracy_drop_pp, 4),
+                "top1_agreement": self.top1_agreement,
+                "mean_abs_output_diff": self.mean_abs_output_diff,
+                "per_class": [r.to_json() for r in self.per_class],
+                "emulator_agreement": {"a": "tflm", "b": "litert", **self.emulators.to_json()},
+                "layers": self.layers.to_json() if self.layers else None}
+
+
+def _preprocessing(float_model: LoadedModel, int8_model: LoadedModel) -> Preprocessing:
+    for m in (float_model, int8_model):
+        if m.info is not None and m.info.preprocessing is not None:
+            return m.info.preprocessing
+    h, _, c = float_model.input_shape
+    return Preprocessing(size=h, color_mode="L" if c == 1 else "RGB")
+
+
+def _float_tflite(loaded: LoadedModel, folder: Path) -> Path:
+    if loaded.format == "tflite-float":
+        return loaded.path
+    from mncompile.quantize.convert import to_float_tflite
+
+    path = folder / "float.tflite"
+    path.write_bytes(to_float_tflite(loaded))
+    return path
+
+
+def evenly_spaced(n: int, k: int) -> np.ndarray:
+    """k indices spread evenly over range(n) (all of them when k >= n)."""
+    if k >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+
+
+def evaluate(float_model: str | Path, int8_model: str | Path, dataset: str | None = None,
+             layer_samples: int = DEFAULT_LAYER_SAMPLES, reporter: Reporter = NullReporter()) -> EvalReport:
+    from mncompile.quantize import model_dataset
+
+    if layer_samples < 0:
+        raise InvalidOptionError(f"--layer-samples must be 0 or more, not {layer_samples}")
+    fm, qm = load_model(float_model), load_model(int8_model)
+    if qm.format != "tflite-int8":
+        raise ModelError(f"{int8_model} is a {qm.format} model, not an int8 .tflite",
+                         hint="make one with `mncompile quantize`")
+    if fm.format == "tflite-int8":
+        raise ModelError(f"{float_model} is an int8 model; pass the float model first")
+    if fm.input_shape != qm.input_shape or fm.num_classes != qm.num_classes:
+        raise ModelError(f"the models do not match: float {fm.input_shape} -> {fm.num_classes} classes, "
+                         f"int8 {qm.input_shape} -> {qm.num_classes} classes")
+    data = model_dataset(fm if fm.info else qm, dataset)
+    if len(data.class_names) != fm.num_classes:
+        raise InvalidOptionError(f"dataset {data.name} has {len(data.class_names)} classes, the "
+                                 f"models {fm.num_classes}", hint="pass the --dataset they were trained on")
+    prep = _preprocessing(fm, qm)
+    x = prep.apply(data.x_val)
+    y = data.y_val
+    qg = read_graph(qm.path)
+    qin, qout = qg.tensors[qg.inputs[0]], qg.tensors[qg.outputs[0]]
+    x_q = quantize_array(x, qin.quant, qin.dtype.lower())
+    reporter.stage("eval", f"{len(y)} {data.name} validation images: float on LiteRT, int8 on TFLM")
+    with tempfile.TemporaryDirectory(prefix="mncompile-eval-") as tmp:
+        ftfl = _float_tflite(fm, Path(tmp))
+        f_out = run_litert([Job(ftfl, (x,))], reporter, "float model (LiteRT)")[0]["output_0"]
+        q_out = run_tflm([Job(qm.path, (x_q,))], reporter, "int8 model (TFLM)")[0]["output_0"]
+        q_lite = run_litert([Job(qm.path, (x_q,))], reporter, "int8 model (LiteRT)")[0]["output_0"]
+        layers = None
+        if layer_samples:
+            pick = evenly_spaced(len(x), layer_samples)
+            reporter.stage("layers", f"per-layer SQNR on {len(pick)} validation images")
+            layers = layer_errors(ftfl, qm.path, x[pick], reporter)
+    f_pred, q_pred = np.argmax(f_out, axis=1), np.argmax(q_out.astype(np.int32), axis=1)
+    rows = []
+    for c, name in enumerate(data.class_names):
+        m = y == c
+        rows.append(ClassRow(name, int(m.sum()), int(np.sum(f_pred[m] == c)), int(np.sum(q_pred[m] == c)),
+                             int(np.sum(f_pred[m] == q_pred[m]))))
+    diff = float(np.mean(np.abs(f_out.astype(np.float64) - dequantize(q_out, qout.quant))))
+    n = len(y)
+    return EvalReport(fm.path, qm.path, data.name, n, float(np.mean(f_pred == y)), float(np.mean(q_pred == y)),
+                      float(np.mean(f_pred == q_pred)), diff if math.isfinite(diff) else math.nan,
+                      tuple(rows), agreement(q_out, q_lite), layers)
