@@ -42,3 +42,47 @@ def trained_digits(tmp_path_factory) -> dict:
     result["stderr"] = proc.stderr
     result["path"] = out
     return result
+
+
+@pytest.fixture(scope="session")
+def quantized_digits(trained_digits, tmp_path_factory) -> dict:
+    """`mncompile quantize` of the trained digits model, with every default, through the CLI."""
+    out = tmp_path_factory.mktemp("quantized") / "digits_int8.tflite"
+    proc = run_cli("quantize", str(trained_digits["path"]), "-o", str(out), "--json", check=True)
+    result = json.loads(proc.stdout)
+    result["stderr"] = proc.stderr
+    result["path"] = out
+    return result
+
+
+@pytest.fixture(scope="session")
+def digits_eval(trained_digits, quantized_digits) -> dict:
+    """`mncompile eval --json` of the float and int8 digits models."""
+    proc = run_cli("eval", str(trained_digits["path"]), str(quantized_digits["path"]), "--json",
+                   check=True)
+    result = json.loads(proc.stdout)
+    result["stderr"] = proc.stderr
+    return result
+
+
+def bn_calibrated_keras(arch: str, alpha: float, resolution: int, channels: int = 3,
+                        classes: int = 4, batch_size: int | None = 1, seed: int = 0):
+    """A freshly built, untrained MobileNet whose batch-norm statistics are estimated from
+    random images (training-mode forward passes, no weight update). Without this an untrained
+    MobileNet's activations shrink to nothing and quantize to degenerate scales."""
+    import numpy as np
+
+    from mncompile.model.builder import build_keras
+    from mncompile.model.spec import MobileNetSpec
+    from mncompile.tfenv import keras_module
+
+    keras = keras_module()
+    keras.utils.set_random_seed(seed)
+    spec = MobileNetSpec(arch, alpha, resolution, channels, classes)
+    model = build_keras(spec, batch_size=batch_size, bn_momentum=0.0)
+    x = np.random.default_rng(seed).uniform(-1, 1, (4, resolution, resolution, channels)).astype("float32")
+    fixed = model.inputs[0].shape[0]
+    for _ in range(2):  # momentum 0: each pass sets the statistics of every layer in turn
+        for i in range(0, len(x), fixed or len(x)):
+            model(x[i:i + (fixed or len(x))], training=True)
+    return spec, model

@@ -22,7 +22,7 @@ def test_version():
 
 def test_help_lists_the_commands_and_exit_codes():
     proc = run_cli("--help", check=True)
-    for command in ("build", "train", "inspect"):
+    for command in ("build", "train", "inspect", "quantize", "eval"):
         assert command in proc.stdout
     for code, _ in EXIT_CODES:
         assert f"{code} " in proc.stdout.replace("\n", " ")
@@ -101,15 +101,31 @@ def test_build_rejects_bad_target_and_budget_before_any_work(tmp_path):
     assert not out.exists()
 
 
-def test_build_with_a_given_model_reports_where_it_stops(trained_digits, tmp_path):
+def test_build_with_a_given_model_quantizes_and_evaluates(trained_digits, quantized_digits, tmp_path):
+    out = tmp_path / "b"
     proc = run_cli("build", "--model", str(trained_digits["path"]), "--budget", "6MB",
-                   "--target", "cortex-m7", "--out", str(tmp_path / "b"), "--json", check=True)
+                   "--target", "cortex-m7", "--out", str(out), "--layer-samples", "4", "--json",
+                   check=True)
     doc = json.loads(proc.stdout)
     assert doc["budget_bytes"] == 6 * 1024 * 1024
     assert doc["target"]["name"] == "cortex-m7"
     assert doc["model"]["format"] == "keras" and doc["model"]["input_shape"] == [96, 96, 1]
-    assert [s["status"] for s in doc["stages"]] == ["done"] + ["not implemented"] * 4
+    assert [(s["name"], s["status"]) for s in doc["stages"]] == [
+        ("model", "done"), ("quantize", "done"), ("eval", "done"), ("plan", "not implemented"),
+        ("emit", "not implemented"), ("validate", "not implemented")]
     assert "not implemented" in proc.stderr
+    # the same model, same defaults: the same int8 bytes as `mncompile quantize`
+    assert (out / "model_int8.tflite").read_bytes() == quantized_digits["path"].read_bytes()
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["int8_accuracy"] == doc["eval"]["int8_accuracy"]
+    assert abs(doc["eval"]["accuracy_drop_pp"]) <= 1.0
+
+
+def test_build_prints_the_float_vs_int8_table(trained_digits, tmp_path):
+    proc = run_cli("build", "--model", str(trained_digits["path"]), "--out", str(tmp_path / "b"),
+                   "--layer-samples", "0", check=True)
+    assert "float vs int8" in proc.stdout and "TFLM host interpreter" in proc.stdout
+    assert "stages done: model, quantize, eval" in proc.stdout
 
 
 def test_build_with_unreadable_model(tmp_path):

@@ -9,6 +9,8 @@ would otherwise bring SHAPE/STRIDED_SLICE ops that TFLM firmware cannot plan).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from mncompile.errors import ModelError, QuantizationError
@@ -76,7 +78,10 @@ def to_int8_tflite(loaded: LoadedModel, calibration: np.ndarray,
                 task.advance(1)
 
         converter.representative_dataset = representative
-        with captured_stderr() as log:
+        with captured_stderr() as log, warnings.catch_warnings():
+            # "Statistics for quantized inputs were expected": int8 input gets its scale from
+            # calibration, which is what we want.
+            warnings.simplefilter("ignore", UserWarning)
             try:
                 data = bytes(converter.convert())
             except Exception as exc:

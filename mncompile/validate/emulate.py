@@ -8,6 +8,9 @@ Two emulators, looked up by name in `EMULATORS`:
   abort becomes an `EmulatorError` here instead of killing mncompile.
 - ``litert``: LiteRT (``ai-edge-litert``) in process, with its default XNNPACK
   delegate: fast, for sweeps, but not bit-exact with TFLM (see `agreement`).
+- ``litert-ref``: LiteRT with its reference kernels (``BUILTIN_REF``): slower,
+  and bit-exact with TFLM on every model we measured (the tests check it), so
+  it is an independent second opinion on the TFLM numbers.
 
 `emulate(model, inputs)` takes a batch ``(N, H, W, C)`` already in the model's
 input dtype and returns ``(N, classes)`` outputs; `emulate_tensors` also
@@ -33,7 +36,7 @@ from mncompile.graph.ir import Graph
 from mncompile.graph.reader import read_graph
 from mncompile.progress import NullReporter, Reporter
 
-EMULATOR_NAMES = ("tflm", "litert")
+EMULATOR_NAMES = ("tflm", "litert", "litert-ref")
 ARENA_HEADROOM = 512 * 1024  # persistent allocations (quant params, eval tensors) and scratch
 
 
@@ -121,9 +124,11 @@ def _worker_error(code: int, root: Path, log: str, jobs: list[Job]) -> EmulatorE
 
 
 def run_litert(jobs: list[Job], reporter: Reporter = NullReporter(),
-               description: str = "LiteRT") -> list[dict[str, np.ndarray]]:
-    """Run jobs on LiteRT in process (XNNPACK by default; preserving all tensors when asked)."""
-    from ai_edge_litert.interpreter import Interpreter
+               description: str = "LiteRT", reference: bool = False) -> list[dict[str, np.ndarray]]:
+    """Run jobs on LiteRT in process: XNNPACK, or the reference kernels when `reference`."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
 
     results = []
     total = sum(len(job.inputs[0]) for job in jobs)
@@ -135,6 +140,7 @@ def run_litert(jobs: list[Job], reporter: Reporter = NullReporter(),
                 with warnings.catch_warnings():  # "preserve_all_tensors is for debugging": it is
                     warnings.simplefilter("ignore")
                     it = Interpreter(model_path=str(job.model), num_threads=1,
+                                     experimental_op_resolver_type=resolver,
                                      experimental_preserve_all_tensors=bool(job.tensors))
                 it.allocate_tensors()
             except (RuntimeError, ValueError) as exc:
@@ -159,7 +165,12 @@ def run_litert(jobs: list[Job], reporter: Reporter = NullReporter(),
     return results
 
 
-EMULATORS = {"tflm": run_tflm, "litert": run_litert}
+def run_litert_reference(jobs: list[Job], reporter: Reporter = NullReporter(),
+                         description: str = "LiteRT reference kernels") -> list[dict[str, np.ndarray]]:
+    return run_litert(jobs, reporter, description, reference=True)
+
+
+EMULATORS = {"tflm": run_tflm, "litert": run_litert, "litert-ref": run_litert_reference}
 
 
 def _runner(emulator: str):

@@ -204,7 +204,10 @@ def layer_errors(float_tflite: Path, int8_tflite: Path, x_float: np.ndarray,
     for q, f in mapping.items():
         op, out = qg.ops[q], qg.tensors[qg.ops[q].outputs[0]]
         e2e = sqnr_db(float_value[fg.ops[f].outputs[0]], dequantize(qres[f"tensor_{out.index}"], out.quant))
-        errors.append(LayerError(q, qg.layer_name(out.index), op.kind, f, out.quant.scale, e2e, alone.get(q)))
+        name = qg.layer_name(out.index)
+        if "/" not in out.name:  # graph outputs get names like "Identity": say what the op is
+            name = op.kind.lower()
+        errors.append(LayerError(q, name, op.kind, f, out.quant.scale, e2e, alone.get(q)))
 
     def key(e: LayerError):
         a = e.sqnr_alone if e.sqnr_alone is not None else math.inf
