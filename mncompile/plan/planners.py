@@ -1,0 +1,204 @@
+"""Memory planners: offsets for every buffer so that buffers alive at the same
+time never share bytes. Strategies are looked up by name in `PLANNERS`.
+
+- ``tflm-greedy``: a replica of TFLM's `GreedyMemoryPlanner` (sort by size,
+  largest first, equal sizes last-added first; place each at the lowest offset
+  whose gap between time-overlapping, already placed buffers is big enough).
+  It is the baseline, and must give TFLM's own planned size.
+- ``mncompile``: ours. It first searches for a plan of exactly the lower
+  bound (depth-first, buffers in order of first use, each tried at the bottom,
+  at the top, and against the edges of the buffers it overlaps, with a step
+  limit). Failing that, it runs first-fit and best-fit over several orders,
+  TFLM's among them, and keeps the smallest. So it is never larger than TFLM
+  greedy, and it is the lower bound whenever the search finds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from mncompile.plan.lifetimes import ALIGNMENT, Buffer, align_up, lower_bound
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    strategy: str
+    offsets: tuple[int, ...]  # by buffer id
+    arena_bytes: int
+
+    def to_json(self) -> dict:
+        return {"strategy": self.strategy, "arena_bytes": self.arena_bytes, "offsets": list(self.offsets)}
+
+
+def _extent(buffers: Sequence[Buffer], offsets: Sequence[int]) -> int:
+    return max((o + b.size for b, o in zip(buffers, offsets, strict=True)), default=0)
+
+
+def _first_fit(buffers: Sequence[Buffer], order: Sequence[int], best: bool = False,
+               fixed: dict[int, int] | None = None) -> list[int]:
+    """Place buffers in `order`; first fit (TFLM) or best fit (smallest adequate gap)."""
+    offsets = [-1] * len(buffers)
+    placed: list[int] = []  # buffer ids sorted by offset
+    for bid, off in (fixed or {}).items():
+        offsets[bid] = off
+        placed.append(bid)
+    placed.sort(key=lambda i: offsets[i])
+    for bid in order:
+        if offsets[bid] >= 0:
+            continue
+        b = buffers[bid]
+        active = [i for i in placed if buffers[i].overlaps_in_time(b)]
+        candidate, choice, choice_gap = 0, None, None
+        for i in active:
+            gap = offsets[i] - candidate
+            if gap >= b.size:
+                if not best:
+                    choice = candidate
+                    break
+                if choice_gap is None or gap < choice_gap:
+                    choice, choice_gap = candidate, gap
+            candidate = max(candidate, offsets[i] + buffers[i].size)
+        if choice is None:
+            choice = candidate
+        offsets[bid] = choice
+        placed.append(bid)
+        placed.sort(key=lambda i: (offsets[i], placed.index(i) if False else 0))
+    return offsets
+
+
+def tflm_order(buffers: Sequence[Buffer]) -> list[int]:
+    """TFLM's order: by size descending. TFLM fills its sort array from the tail (the
+    last-added buffer first) and its bubble sort is stable, so equal sizes end up in
+    *descending* id order."""
+    return sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, -i))
+
+
+def greedy_tflm(buffers: Sequence[Buffer]) -> MemoryPlan:
+    offsets = _tflm_exact(buffers)
+    return MemoryPlan("tflm-greedy", tuple(offsets), _extent(buffers, offsets))
+
+
+def _tflm_exact(buffers: Sequence[Buffer]) -> list[int]:
+    """TFLM's list walk exactly: buffers kept in a list sorted by offset where a new
+    entry goes after every entry with an offset not greater than its own."""
+    order = tflm_order(buffers)
+    offsets = [-1] * len(buffers)
+    if not order:
+        return offsets
+    placed: list[int] = [order[0]]
+    offsets[order[0]] = 0
+    for bid in order[1:]:
+        b = buffers[bid]
+        candidate = 0
+        prior = None
+        position = 0
+        while True:
+            nxt = None
+            while position < len(placed):
+                e = placed[position]
+                position += 1
+                if buffers[e].overlaps_in_time(b):
+                    nxt = e
+                    break
+            if prior is not None:
+                candidate = max(candidate, offsets[prior] + buffers[prior].size)
+            if nxt is None:
+                break
+            if offsets[nxt] - candidate >= b.size:
+                break
+            prior = nxt
+        offsets[bid] = candidate
+        # insert keeping offset order; equal offsets go after existing ones, except that a new
+        # smallest offset goes first (TFLM compares first->offset > candidate)
+        k = 0
+        while k < len(placed) and offsets[placed[k]] <= candidate:
+            k += 1
+        if offsets[placed[0]] > candidate:
+            k = 0
+        placed.insert(k, bid)
+    return offsets
+
+
+def _search_lower_bound(buffers: Sequence[Buffer], limit: int, step_limit: int = 200_000) -> list[int] | None:
+    """Depth-first search for offsets with every buffer inside [0, limit)."""
+    order = sorted(range(len(buffers)), key=lambda i: (buffers[i].first, -buffers[i].size, i))
+    offsets = [-1] * len(buffers)
+    steps = [0]
+
+    def candidates(bid: int) -> list[int]:
+        b = buffers[bid]
+        cands = {0, limit - b.size}
+        for j in range(len(buffers)):
+            if offsets[j] >= 0 and buffers[j].overlaps_in_time(b):
+                cands.add(offsets[j] + buffers[j].size)
+                cands.add(offsets[j] - b.size)
+        good = []
+        for c in sorted(cands):
+            if c < 0 or c + b.size > limit or c % ALIGNMENT:
+                continue
+            if all(offsets[j] < 0 or not buffers[j].overlaps_in_time(b)
+                   or c + b.size <= offsets[j] or offsets[j] + buffers[j].size <= c
+                   for j in range(len(buffers))):
+                good.append(c)
+        # bottom and top first: that is what keeps a chain of tensors ping-ponging
+        good.sort(key=lambda c: (c not in (0, limit - b.size), c))
+        return good
+
+    def place(k: int) -> bool:
+        if k == len(order):
+            return True
+        steps[0] += 1
+        if steps[0] > step_limit:
+            return False
+        bid = order[k]
+        for c in candidates(bid):
+            offsets[bid] = c
+            if place(k + 1):
+                return True
+            offsets[bid] = -1
+            if steps[0] > step_limit:
+                return False
+        return False
+
+    import sys
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 4 * len(buffers) + 100))
+    try:
+        return offsets if place(0) else None
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _orders(buffers: Sequence[Buffer]) -> dict[str, list[int]]:
+    n = range(len(buffers))
+    return {
+        "size": tflm_order(buffers),
+        "first-use": sorted(n, key=lambda i: (buffers[i].first, -buffers[i].size, i)),
+        "lifetime": sorted(n, key=lambda i: (-(buffers[i].last - buffers[i].first), -buffers[i].size, i)),
+        "area": sorted(n, key=lambda i: (-(buffers[i].last - buffers[i].first + 1) * buffers[i].size, i)),
+    }
+
+
+def mncompile_plan(buffers: Sequence[Buffer]) -> MemoryPlan:
+    lb = lower_bound(tuple(buffers))
+    found = _search_lower_bound(buffers, align_up(lb))
+    if found is not None:
+        return MemoryPlan("mncompile (lower-bound search)", tuple(found), _extent(buffers, found))
+    best = greedy_tflm(buffers)
+    best = MemoryPlan("mncompile (tflm order)", best.offsets, best.arena_bytes)
+    for name, order in _orders(buffers).items():
+        for fit in (False, True):
+            offsets = _first_fit(buffers, order, best=fit)
+            size = _extent(buffers, offsets)
+            if size < best.arena_bytes:
+                best = MemoryPlan(f"mncompile ({'best' if fit else 'first'} fit, {name} order)",
+                                  tuple(offsets), size)
+    return best
+
+
+PLANNERS: dict[str, Callable[[Sequence[Buffer]], MemoryPlan]] = {
+    "tflm-greedy": greedy_tflm,
+    "mncompile": mncompile_plan,
+}
