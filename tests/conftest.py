@@ -86,3 +86,27 @@ def bn_calibrated_keras(arch: str, alpha: float, resolution: int, channels: int 
         for i in range(0, len(x), fixed or len(x)):
             model(x[i:i + (fixed or len(x))], training=True)
     return spec, model
+
+
+ZOO = (("v1", 0.25, 96), ("v1", 0.25, 224), ("v1", 1.0, 224), ("v2", 0.35, 96), ("v2", 1.0, 224))
+
+
+@pytest.fixture(scope="session")
+def tflite_zoo(tmp_path_factory) -> dict[str, Path]:
+    """The issue's planning models, int8, built once: V1 a0.25@96, V1 a0.25@224, V1 a1.0@224,
+    V2 a0.35@96, V2 a1.0@224 (3 channels, 4 classes, batch-norm statistics from random images)."""
+    import numpy as np
+
+    from mncompile.model.loader import LoadedModel
+    from mncompile.quantize.convert import to_int8_tflite
+
+    folder = tmp_path_factory.mktemp("zoo")
+    zoo = {}
+    for arch, alpha, resolution in ZOO:
+        spec, model = bn_calibrated_keras(arch, alpha, resolution)
+        calib = np.random.default_rng(1).uniform(-1, 1, (8, *spec.input_shape)).astype(np.float32)
+        path = folder / f"{arch}_{alpha}_{resolution}.tflite"
+        path.write_bytes(to_int8_tflite(LoadedModel(path, "keras", model, spec.input_shape, spec.classes, None),
+                                        calib))
+        zoo[path.stem] = path
+    return zoo

@@ -266,6 +266,34 @@ def eval_command(
 
 @app.command()
 @_handle_errors
+def plan(
+    model: Path = typer.Argument(..., help="An int8 .tflite (from `mncompile quantize`)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for plan.json, memory.png and "
+                                    "<model>_planned.tflite. [default: <model>.plan next to the model]"),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Plan the tensor arena: lifetimes, lower bound, TFLM greedy and mncompile's plan.
+
+    Writes a memory-timeline picture (memory.png), the plan as JSON, and the
+    model with mncompile's plan embedded as OfflineMemoryAllocation metadata,
+    which stock TFLM follows.
+    """
+    from mncompile.cli import render
+    from mncompile.plan import plan_model, write_plan_files
+
+    result = plan_model(model)
+    files = write_plan_files(result, out or model.with_name(model.name + ".plan"))
+    if json_output:
+        render.print_json({**result.to_json(), "files": {"json": str(files.json), "picture": str(files.picture),
+                                                         "planned_model": str(files.planned_model)}})
+        return
+    render.out.print(render.plan_table(result))
+    render.out.print(render.plan_summary(result), highlight=False)
+    render.out.print(f"wrote {files.json}, {files.picture} and {files.planned_model}", highlight=False)
+
+
+@app.command()
+@_handle_errors
 def build(
     alpha: float = ALPHA,
     budget: str | None = typer.Option(None, "--budget", help="Memory budget for weights plus "

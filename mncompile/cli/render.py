@@ -144,3 +144,21 @@ def emulator_line(report) -> str:
     a = report.emulators
     return (f"emulators on the int8 model: TFLM and LiteRT outputs bit-identical on {a.identical}/{a.samples} "
             f"images, largest difference {a.max_abs_lsb} LSB, same top-1 on {a.top1_agree}/{a.samples}")
+
+
+def plan_table(result) -> Table:
+    table = Table(title=f"arena plan of {result.model.name} (time: inputs 0, op i at i + 1)", title_justify="left")
+    for name in ("id", "tensor", "bytes", "first", "last", "offset", "TFLM offset"):
+        table.add_column(name, justify="left" if name == "tensor" else "right")
+    for row in result.buffer_rows():
+        name = row["name"].split(";")[0]
+        table.add_row(str(row["id"]), name if len(name) <= 60 else name[:57] + "...", f"{row['bytes']:,}",
+                      str(row["first"]), str(row["last"]), f"{row['offset']:,}", f"{row['tflm_offset']:,}")
+    return table
+
+
+def plan_summary(result) -> str:
+    lb, greedy, ours = result.lower_bound, result.greedy.arena_bytes, result.ours.arena_bytes
+    return (f"lower bound {lb:,} B; TFLM greedy {greedy:,} B ({greedy / lb:.2f}x); mncompile {ours:,} B "
+            f"({ours / lb:.2f}x, {result.ours.strategy}); constants {result.constant_bytes:,} B, "
+            f"model file {result.model_bytes:,} B, input+output {result.io_bytes:,} B")

@@ -5,7 +5,8 @@ time never share bytes. Strategies are looked up by name in `PLANNERS`.
   largest first, equal sizes last-added first; place each at the lowest offset
   whose gap between time-overlapping, already placed buffers is big enough).
   It is the baseline, and must give TFLM's own planned size.
-- ``mncompile``: ours. It first searches for a plan of exactly the lower
+- ``mncompile``: ours. Graphs of up to 7 buffers get the exact optimum (every
+  order tried). Larger ones: it first searches for a plan of exactly the lower
   bound (depth-first, buffers in order of first use, each tried at the bottom,
   at the top, and against the edges of the buffers it overlaps, with a step
   limit). Failing that, it runs first-fit and best-fit over several orders,
@@ -63,7 +64,7 @@ def _first_fit(buffers: Sequence[Buffer], order: Sequence[int], best: bool = Fal
             choice = candidate
         offsets[bid] = choice
         placed.append(bid)
-        placed.sort(key=lambda i: (offsets[i], placed.index(i) if False else 0))
+        placed.sort(key=lambda i: offsets[i])
     return offsets
 
 
@@ -181,7 +182,28 @@ def _orders(buffers: Sequence[Buffer]) -> dict[str, list[int]]:
     }
 
 
+EXHAUSTIVE_MAX = 7  # graphs this small get the exact optimum by trying every order
+
+
+def exhaustive_plan(buffers: Sequence[Buffer]) -> MemoryPlan:
+    """The optimum: some order placed lowest-offset-first reproduces any optimal packing
+    (place buffers by their optimal offsets; none can land higher), so trying every
+    order finds it."""
+    import itertools
+
+    best: list[int] | None = None
+    best_size = None
+    for order in itertools.permutations(range(len(buffers))):
+        offsets = _first_fit(buffers, order)
+        size = _extent(buffers, offsets)
+        if best_size is None or size < best_size:
+            best, best_size = offsets, size
+    return MemoryPlan("mncompile (exhaustive)", tuple(best or ()), best_size or 0)
+
+
 def mncompile_plan(buffers: Sequence[Buffer]) -> MemoryPlan:
+    if 0 < len(buffers) <= EXHAUSTIVE_MAX:
+        return exhaustive_plan(buffers)
     lb = lower_bound(tuple(buffers))
     found = _search_lower_bound(buffers, align_up(lb))
     if found is not None:
