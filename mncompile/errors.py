@@ -69,6 +69,13 @@ class EmulatorError(MncompileError):
     kind = "emulator"
 
 
+class BudgetError(MncompileError):
+    """The model does not fit the memory budget, the target's RAM or its flash."""
+
+    exit_code = 8
+    kind = "budget"
+
+
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
@@ -80,5 +87,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (QuantizationError.exit_code, "quantization error (degenerate scales, e.g. an untrained model; "
                                   "ops or shapes TFLM cannot run)"),
     (EmulatorError.exit_code, "host emulator error (the TFLM interpreter rejected or aborted on the model)"),
+    (BudgetError.exit_code, "budget error (the model needs more memory than --budget, the target's RAM "
+                            "or flash allow)"),
     (130, "interrupted (Ctrl-C)"),
 )

@@ -41,7 +41,9 @@ def test_wheel_carries_templates_firmware_and_entry_point(wheel):
         in_repo = {f"mncompile/{tree}/{p.relative_to(REPO / tree).as_posix()}"
                    for p in (REPO / tree).rglob("*") if p.is_file()}
         assert in_repo and shipped == in_repo
-    assert "mncompile/targets/targets.json" in names
+    assert "mncompile/targets/targets.toml" in names
+    assert "mncompile/model/published.toml" in names
+    assert "mncompile/graph/tflm_ops.json" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "mncompile = mncompile.cli.app:main" in zipfile.ZipFile(wheel).read(entry).decode()
 

@@ -25,6 +25,12 @@ from mncompile.units import format_bytes, parse_size
     ("1GB", 1024**3),
     ("1.5KB", 1536),
     ("1", 1),
+    # the forms `--budget`, `--ram` and `--flash` document
+    ("6MiB", 6 * 1024 * 1024),
+    ("512k", 524288),
+    ("512K", 524288),
+    ("1.5M", 1572864),
+    ("2M", 2 * 1024 * 1024),
 ])
 def test_parse_size_accepts(text, expected):
     value = parse_size(text)

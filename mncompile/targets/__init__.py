@@ -1,13 +1,37 @@
-"""Deployment targets, read from `targets.json` (data, not code)."""
+"""Deployment targets, read from `targets.toml` (data, not code).
+
+Each target names its CPU and the compiler flags for it, the memory a model may
+use (`ram_bytes`: the largest contiguous SRAM block, where the tensor arena and
+the input/output buffers go; `flash_bytes`: where the .tflite flatbuffer goes),
+the QEMU machine that emulates it (None when QEMU has none), the board, and
+for Arm Ethos-U targets the NPU as Vela names it. `notes` says where the
+figures come from.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from mncompile.errors import InvalidOptionError
+
+TARGETS_FILE = Path(__file__).parent / "targets.toml"
+
+
+@dataclass(frozen=True)
+class Npu:
+    name: str
+    macs_per_cycle: int
+    vela_accelerator_config: str
+    vela_system_config: str
+    vela_memory_mode: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "macs_per_cycle": self.macs_per_cycle,
+                "vela_accelerator_config": self.vela_accelerator_config,
+                "vela_system_config": self.vela_system_config,
+                "vela_memory_mode": self.vela_memory_mode}
 
 
 @dataclass(frozen=True)
@@ -17,13 +41,56 @@ class Target:
     board: str
     qemu_machine: str | None
     description: str
+    cpu_flags: tuple[str, ...] = ()
+    fpu: str = ""
+    ram_bytes: int = 0
+    flash_bytes: int = 0
+    shared_memory: bool = False  # constants and arena live in one memory of flash_bytes
+    npu: Npu | None = None
+    notes: str = ""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "cpu": self.cpu, "cpu_flags": " ".join(self.cpu_flags),
+                "fpu": self.fpu, "ram_bytes": self.ram_bytes, "flash_bytes": self.flash_bytes,
+                "shared_memory": self.shared_memory, "qemu_machine": self.qemu_machine,
+                "board": self.board, "description": self.description,
+                "npu": self.npu.to_json() if self.npu else None, "notes": self.notes}
+
+
+_REQUIRED = ("cpu", "cpu_flags", "fpu", "ram_bytes", "flash_bytes", "board", "description", "notes")
+_OPTIONAL = ("qemu_machine", "shared_memory", "npu")
+
+
+def _target(name: str, fields: dict, source: str) -> Target:
+    """One table of the TOML file, checked: a malformed entry is a bug in the data file."""
+    missing = [k for k in _REQUIRED if k not in fields]
+    unknown = sorted(set(fields) - set(_REQUIRED) - set(_OPTIONAL))
+    if missing or unknown:
+        raise ValueError(f"{source}: target {name!r}: missing {missing}, unknown {unknown}")
+    for key in ("ram_bytes", "flash_bytes"):
+        if not isinstance(fields[key], int) or fields[key] <= 0:
+            raise ValueError(f"{source}: target {name!r}: {key} must be a positive integer")
+    npu = Npu(**fields["npu"]) if "npu" in fields else None
+    return Target(name=name, cpu=fields["cpu"], board=fields["board"],
+                  qemu_machine=fields.get("qemu_machine"), description=fields["description"],
+                  cpu_flags=tuple(fields["cpu_flags"].split()), fpu=fields["fpu"],
+                  ram_bytes=fields["ram_bytes"], flash_bytes=fields["flash_bytes"],
+                  shared_memory=bool(fields.get("shared_memory", False)), npu=npu,
+                  notes=" ".join(fields["notes"].split()))
+
+
+def load_targets(path: Path = TARGETS_FILE) -> tuple[Target, ...]:
+    import tomllib  # Python 3.11+
+
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    return tuple(sorted((_target(name, fields, path.name) for name, fields in data["targets"].items()),
+                        key=lambda t: t.name))
 
 
 @cache
 def all_targets() -> tuple[Target, ...]:
-    data = json.loads((Path(__file__).parent / "targets.json").read_text(encoding="utf-8"))
-    return tuple(sorted((Target(name=name, **fields) for name, fields in data["targets"].items()),
-                        key=lambda t: t.name))
+    return load_targets()
 
 
 def get_target(name: str) -> Target:

@@ -1,0 +1,139 @@
+"""Memory budgets: does a model fit, and by how much.
+
+A deployed model needs three kinds of memory:
+
+- **constants**: the .tflite flatbuffer with the int8 weights and int32 biases
+  (batch normalization folded), kept in flash;
+- **arena**: TFLM's tensor arena (activations, plus TFLM's persistent
+  allocations), in RAM, one contiguous block;
+- **I/O buffers**: the application's own copies of the int8 input image and
+  of the output scores (a camera frame buffer, a result buffer), in RAM next to
+  the arena.
+
+`check_budget` checks each limit that applies and gives one row per limit:
+
+| row | used | limit |
+|---|---|---|
+| ``budget`` | constants + arena + I/O | ``--budget`` (e.g. an AI chip's "6 MB for weights plus temporaries") |
+| ``flash`` | constants | the target's ``flash_bytes``, or ``--flash`` |
+| ``ram`` | arena + I/O | the target's ``ram_bytes``, or ``--ram`` |
+| ``shared`` | constants + arena + I/O | ``flash_bytes`` (*) |
+
+(*) only for a target whose constants and arena share one memory (Ethos-U65 in
+Vela's Dedicated_Sram mode), and only when neither ``--ram`` nor ``--flash`` is given.
+
+Headroom is limit minus used: negative when over. `enforce` turns a report
+that does not fit into a `BudgetError` (exit code 8) naming every exceeded
+limit and by how many bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mncompile.errors import BudgetError
+from mncompile.targets import Target
+from mncompile.units import parse_size
+
+OVERRIDE_HINT = ("if the part has more memory than the target table says, raise a limit with --ram, "
+                 "--flash or --budget (e.g. --ram 1MB; KB and MB are 1024-based); "
+                 "`mncompile fit` lists the MobileNets that fit")
+
+
+@dataclass(frozen=True)
+class LimitRow:
+    name: str  # budget, flash, ram, shared
+    what: str  # what is counted, e.g. "arena + I/O buffers"
+    used: int
+    limit: int
+    source: str  # where the limit comes from: "--budget", "target cortex-m7", "--ram"
+
+    @property
+    def headroom(self) -> int:
+        return self.limit - self.used
+
+    @property
+    def fits(self) -> bool:
+        return self.used <= self.limit
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "what": self.what, "used_bytes": self.used, "limit_bytes": self.limit,
+                "headroom_bytes": self.headroom, "fits": self.fits, "source": self.source}
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    target: str
+    constants_bytes: int
+    arena_bytes: int
+    io_bytes: int
+    rows: tuple[LimitRow, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return self.constants_bytes + self.arena_bytes + self.io_bytes
+
+    @property
+    def fits(self) -> bool:
+        return all(row.fits for row in self.rows)
+
+    @property
+    def exceeded(self) -> tuple[LimitRow, ...]:
+        return tuple(row for row in self.rows if not row.fits)
+
+    @property
+    def headroom(self) -> int:
+        """The smallest headroom over all limits: the one that binds."""
+        return min(row.headroom for row in self.rows)
+
+    def to_json(self) -> dict:
+        return {"target": self.target, "constants_bytes": self.constants_bytes,
+                "arena_bytes": self.arena_bytes, "io_bytes": self.io_bytes,
+                "total_bytes": self.total_bytes, "fits": self.fits,
+                "headroom_bytes": self.headroom, "limits": [row.to_json() for row in self.rows]}
+
+
+def _bytes(value: int | str | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return parse_size(value)
+
+
+def check_budget(constants_bytes: int, arena_bytes: int, io_bytes: int, target: Target,
+                 budget: int | str | None = None, ram: int | str | None = None,
+                 flash: int | str | None = None) -> BudgetReport:
+    """Check a model's memory against the budget and the target's RAM and flash.
+
+    Sizes are bytes, or strings `mncompile.units.parse_size` reads ("6MB", "512KB").
+    """
+    budget, ram, flash = _bytes(budget), _bytes(ram), _bytes(flash)
+    total = constants_bytes + arena_bytes + io_bytes
+    rows: list[LimitRow] = []
+    if budget is not None:
+        rows.append(LimitRow("budget", "constants + arena + I/O buffers", total, budget, "--budget"))
+    rows.append(LimitRow("flash", "constants (.tflite: weights, biases, graph)", constants_bytes,
+                         flash if flash is not None else target.flash_bytes,
+                         "--flash" if flash is not None else f"target {target.name}"))
+    rows.append(LimitRow("ram", "arena + I/O buffers", arena_bytes + io_bytes,
+                         ram if ram is not None else target.ram_bytes,
+                         "--ram" if ram is not None else f"target {target.name}"))
+    if target.shared_memory and ram is None and flash is None:
+        rows.append(LimitRow("shared", "constants + arena + I/O buffers in one memory", total,
+                             target.flash_bytes, f"target {target.name}"))
+    return BudgetReport(target.name, constants_bytes, arena_bytes, io_bytes, tuple(rows))
+
+
+def describe_excess(report: BudgetReport) -> str:
+    """'ram: needs 612,160 B (arena + I/O buffers), limit 524,288 B, over by 87,872 B; ...'"""
+    return "; ".join(f"{row.name}: needs {row.used:,} B ({row.what}), limit {row.limit:,} B "
+                     f"({row.source}), over by {-row.headroom:,} B" for row in report.exceeded)
+
+
+def enforce(report: BudgetReport, suggestion: str | None = None) -> None:
+    """Raise `BudgetError` when the report does not fit; do nothing when it does."""
+    if report.fits:
+        return
+    message = f"the model does not fit {report.target}: {describe_excess(report)}"
+    if suggestion:
+        message += f"; {suggestion}"
+    raise BudgetError(message, hint=OVERRIDE_HINT)
