@@ -8,27 +8,31 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
+from mncompile.errors import EmulatorError
 from mncompile.plan import plan_model
 from mncompile.plan.arena import measure_host_arena
 from mncompile.plan.offline import embed_plan, read_offline_plan
 from mncompile.validate.emulate import emulate
 
 
-def tflm_head_tail(path) -> tuple[int, int]:
-    """(planned head bytes, persistent tail bytes) from TFLM's RecordingMicroAllocator."""
+def tflm_head_tail(path) -> tuple[int, int, int]:
+    """(planned head, persistent tail, total) bytes from TFLM's RecordingMicroAllocator."""
     measured = measure_host_arena(path)
-    return measured["head"], measured["tail"]
+    return measured["head"], measured["tail"], measured["total"]
 
 
 def _check_model(path, tmp_path):
     result = plan_model(path)
-    head, tail = tflm_head_tail(path)
+    head, tail, total = tflm_head_tail(path)
     assert result.greedy.arena_bytes == head  # the replica plans exactly what TFLM plans
     assert result.ours.arena_bytes == result.lower_bound
+    assert result.arena_total("host-tflm-greedy") == total  # whole arena predicted to the byte
     planned = tmp_path / f"{path.stem}_planned.tflite"
     planned.write_bytes(embed_plan(path.read_bytes(), result.buffers, result.ours))
-    head2, tail2 = tflm_head_tail(planned)
+    assert planned.stat().st_size == result.planned_model_bytes
+    head2, tail2, total2 = tflm_head_tail(planned)
     assert head2 == result.ours.arena_bytes and tail2 == tail  # TFLM follows our plan
+    assert result.arena_total("host-mncompile") == total2
     x = np.random.default_rng(0).integers(-128, 128, (2, *result.graph.tensors[result.graph.inputs[0]].shape[1:]))
     x = x.astype(np.int8)
     np.testing.assert_array_equal(emulate(path, x), emulate(planned, x))
@@ -44,6 +48,21 @@ def test_vww_ours_is_55296_where_tflm_plans_73728(shared_data, tmp_path):
     result, head = _check_model(shared_data / "vww_96_int8.tflite", tmp_path)
     assert (result.lower_bound, result.ours.arena_bytes, result.greedy.arena_bytes, head) == (
         55_296, 55_296, 73_728, 73_728)
+
+
+@pytest.mark.parametrize("which", ["vww", "v2_0.35_96"])
+def test_tflm_runs_in_exactly_the_predicted_arena_and_not_in_less(which, shared_data, tflite_zoo):
+    path = shared_data / "vww_96_int8.tflite" if which == "vww" else tflite_zoo[which]
+    predicted = plan_model(path).arena_total("host-tflm-greedy")
+    assert measure_host_arena(path, arena_size=predicted)["total"] == predicted
+    with pytest.raises(EmulatorError):
+        measure_host_arena(path, arena_size=predicted - 16)  # one alignment step less
+
+
+def test_device_prediction_for_vww(shared_data):
+    result = plan_model(shared_data / "vww_96_int8.tflite")
+    assert result.arena_total("device-tflm-greedy") == 100_660  # arena_used_bytes() on a Cortex-M7
+    assert result.arena_total("device-mncompile") == 100_660 - (73_728 - 55_296)
 
 
 def test_offline_plan_round_trips(tflite_zoo):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mncompile.graph.ir import Graph
 from mncompile.graph.reader import read_graph
+from mncompile.plan.arena import ArenaPrediction, predict_arena
 from mncompile.plan.lifetimes import Buffer, lifetimes, lower_bound
 from mncompile.plan.planners import PLANNERS, MemoryPlan
 from mncompile.plan.verify import check_plan
@@ -28,6 +29,19 @@ class PlanResult:
     model_bytes: int  # the .tflite file: what flash holds (weights, biases, the graph)
     constant_bytes: int  # constant tensor data alone
     io_bytes: int  # graph input and output tensors
+    planned_model_bytes: int  # the .tflite with our plan embedded: what the firmware carries
+    # Whole TFLM arenas (plan + persistent part), reference kernels. "host": the tflite-micro
+    # interpreter on x86-64; "device": a 32-bit Cortex-M build. "greedy": TFLM's own plan;
+    # "mncompile": with our plan embedded as OfflineMemoryAllocation.
+    arena: tuple[tuple[str, ArenaPrediction], ...]
+
+    def arena_total(self, key: str) -> int:
+        return dict(self.arena)[key].total
+
+    @property
+    def device_arena_bytes(self) -> int:
+        """What the firmware's tensor arena must hold: our plan on a 32-bit device."""
+        return self.arena_total("device-mncompile")
 
     def buffer_rows(self) -> list[dict]:
         rows = []
@@ -42,6 +56,8 @@ class PlanResult:
                 "lower_bound_bytes": self.lower_bound,
                 "tflm_greedy_bytes": self.greedy.arena_bytes, "mncompile_bytes": self.ours.arena_bytes,
                 "strategy": self.ours.strategy, "alignment": 16,
+                "planned_model_bytes": self.planned_model_bytes,
+                "tflm_arena": {key: p.to_json() for key, p in self.arena},
                 "time": "TFLM allocation scopes: inputs at 0, op i at i + 1",
                 "buffers": self.buffer_rows()}
 
@@ -61,10 +77,16 @@ def plan_model(path: str | Path) -> PlanResult:
     ours = PLANNERS["mncompile"](buffers)
     for plan in (greedy, ours):
         check_plan(buffers, plan)
+    from mncompile.plan.offline import embed_plan
+
     constants = sum(t.nbytes for t in graph.tensors if t.is_constant)
     io = sum(graph.tensors[i].nbytes for i in graph.inputs + graph.outputs)
+    planned_model = len(embed_plan(path.read_bytes(), buffers, ours))
+    arena = tuple((f"{where}-{name}", predict_arena(graph, plan.arena_bytes, pointer_size=size))
+                  for where, size in (("host", 8), ("device", 4))
+                  for name, plan in (("tflm-greedy", greedy), ("mncompile", ours)))
     return PlanResult(path, graph, buffers, lower_bound(buffers), greedy, ours, path.stat().st_size,
-                      constants, io)
+                      constants, io, planned_model, arena)
 
 
 @dataclass(frozen=True)
