@@ -129,11 +129,21 @@ def describe_excess(report: BudgetReport) -> str:
                      f"({row.source}), over by {-row.headroom:,} B" for row in report.exceeded)
 
 
+def describe_all(report: BudgetReport) -> str:
+    """Every limit, fitting or not: 'budget: 5,600,000 B of 6,291,456 B fits (headroom ...); flash: ...'."""
+    parts = []
+    for row in report.rows:
+        verdict = (f"fits, headroom {row.headroom:,} B" if row.fits else f"over by {-row.headroom:,} B")
+        parts.append(f"{row.name}: {row.used:,} B ({row.what}) of {row.limit:,} B ({row.source}), {verdict}")
+    return "; ".join(parts)
+
+
 def enforce(report: BudgetReport, suggestion: str | None = None) -> None:
     """Raise `BudgetError` when the report does not fit; do nothing when it does."""
     if report.fits:
         return
-    message = f"the model does not fit {report.target}: {describe_excess(report)}"
+    message = (f"the model does not fit {report.target}: {describe_excess(report)}. "
+               f"All limits: {describe_all(report)}")
     if suggestion:
         message += f"; {suggestion}"
     raise BudgetError(message, hint=OVERRIDE_HINT)

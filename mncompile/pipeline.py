@@ -2,7 +2,8 @@
 
     model -> quantize -> eval -> plan -> emit -> validate
 
-(eval: float vs int8 on the host emulators; validate: firmware vs host.)
+(eval: float vs int8 on the host emulators; plan: arena plan and the memory
+budget; validate: firmware vs host.)
 
 Each stage is a function from frozen inputs to a frozen result. Stages not
 yet implemented in this release are listed in `PENDING` and reported as such,
@@ -16,12 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mncompile import __version__
+from mncompile.budget import BudgetReport, check_budget, enforce
+from mncompile.fit import check_estimate, estimate, suggestion
 from mncompile.model.analytic import NetworkSummary, summarize
 from mncompile.model.datasets import load_dataset, natural_channels
 from mncompile.model.info import write_text_atomic
 from mncompile.model.loader import LoadedModel, load_model
 from mncompile.model.spec import MobileNetSpec
 from mncompile.model.train import TrainConfig, TrainResult, train
+from mncompile.plan import PlanResult, plan_model, write_plan_files
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize import DEFAULT_CALIB_SAMPLES, QuantizeResult, quantize
 from mncompile.targets import Target, get_target
@@ -29,9 +33,10 @@ from mncompile.units import parse_size
 from mncompile.validate.accuracy import DEFAULT_LAYER_SAMPLES, EvalReport, evaluate
 
 STAGES = ("model", "quantize", "eval", "plan", "emit", "validate")
-PENDING = ("plan", "emit", "validate")
+PENDING = ("emit", "validate")
 INT8_NAME = "model_int8.tflite"
 EVAL_NAME = "eval.json"
+PLAN_DIR = "plan"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class BuildOptions:
     dataset: str | None = None  # None: digits for training, the model's sidecar with --model
     model: Path | None = None  # an existing model instead of training one
     budget: str | None = None
+    ram: str | None = None  # overrides the target's RAM
+    flash: str | None = None  # overrides the target's flash
     target: str = "cortex-m7"
     out: Path = Path("mncompile-build")
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -60,6 +67,8 @@ class BuildResult:
     summary: NetworkSummary | None
     quantized: QuantizeResult | None
     evaluation: EvalReport | None
+    plan: PlanResult | None
+    memory: BudgetReport | None
     completed: tuple[str, ...]
     pending: tuple[str, ...]
 
@@ -75,6 +84,9 @@ class BuildResult:
             "analytic": self.summary.to_json()["totals"] if self.summary else None,
             "quantize": self.quantized.to_json() if self.quantized else None,
             "eval": self.evaluation.to_json() if self.evaluation else None,
+            "plan": ({k: v for k, v in self.plan.to_json().items() if k != "buffers"}
+                     if self.plan else None),
+            "memory": self.memory.to_json() if self.memory else None,
             "stages": [{"name": s, "status": "done" if s in self.completed
                         else "not implemented" if s in self.pending else "skipped"}
                        for s in STAGES],
@@ -85,6 +97,8 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     # Validate every option before any slow work starts.
     target = get_target(options.target)
     budget = parse_size(options.budget) if options.budget is not None else None
+    ram = parse_size(options.ram) if options.ram is not None else None
+    flash = parse_size(options.flash) if options.flash is not None else None
     completed = ["model"]
 
     reporter.stage("model")
@@ -99,6 +113,9 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         spec = MobileNetSpec(options.arch, options.alpha, options.resolution, channels,
                              len(dataset.class_names))
         summary = summarize(spec)
+        # Before training: the analytic estimate (the same one `mncompile fit` uses) must fit.
+        enforce(check_estimate(estimate(spec), target, budget, ram, flash),
+                suggestion(spec, target, budget, ram, flash))
         options.out.mkdir(parents=True, exist_ok=True)
         trained = train(spec, dataset, options.out / "model.keras", options.train, reporter,
                         force=True)
@@ -120,7 +137,31 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
                           json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "\n")
         completed.append("eval")
 
+    reporter.stage("plan", f"arena plan of {quantized.path.name}, checked against {target.name}")
+    planned = plan_model(quantized.path)
+    write_plan_files(planned, options.out / PLAN_DIR)
+    memory = check_budget(planned.planned_model_bytes, planned.device_arena_bytes, planned.io_bytes,
+                          target, budget, ram, flash)
+    completed.append("plan")
+    reporter.info(f"lower bound {planned.lower_bound:,} B, TFLM greedy {planned.greedy.arena_bytes:,} B, "
+                  f"mncompile {planned.ours.arena_bytes:,} B; device arena {planned.device_arena_bytes:,} B")
+    spec = _spec_of(model, trained)
+    enforce(memory, suggestion(spec, target, budget, ram, flash) if spec else None)
+
     reporter.info(f"stages {', '.join(PENDING)} are not implemented in mncompile "
                   f"{__version__}; build stops after '{completed[-1]}'")
     return BuildResult(options, target, budget, model, trained, summary, quantized, evaluation,
-                       tuple(completed), PENDING)
+                       planned, memory, tuple(completed), PENDING)
+
+
+def _spec_of(model: LoadedModel, trained: TrainResult | None) -> MobileNetSpec | None:
+    """The MobileNet spec of the model, when known (trained here, or named in its sidecar)."""
+    if trained is not None:
+        return trained.spec
+    info = model.info
+    if info is None or info.arch is None or info.alpha is None:
+        return None
+    try:
+        return MobileNetSpec(info.arch, info.alpha, info.resolution, info.channels, len(info.class_names))
+    except Exception:  # a sidecar from elsewhere may describe something we cannot rebuild
+        return None

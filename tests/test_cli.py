@@ -111,8 +111,11 @@ def test_build_with_a_given_model_quantizes_and_evaluates(trained_digits, quanti
     assert doc["target"]["name"] == "cortex-m7"
     assert doc["model"]["format"] == "keras" and doc["model"]["input_shape"] == [96, 96, 1]
     assert [(s["name"], s["status"]) for s in doc["stages"]] == [
-        ("model", "done"), ("quantize", "done"), ("eval", "done"), ("plan", "not implemented"),
+        ("model", "done"), ("quantize", "done"), ("eval", "done"), ("plan", "done"),
         ("emit", "not implemented"), ("validate", "not implemented")]
+    assert doc["plan"]["mncompile_bytes"] == doc["plan"]["lower_bound_bytes"] == 55_296
+    assert doc["memory"]["fits"] and doc["memory"]["arena_bytes"] < 6 * 1024 * 1024
+    assert (out / "plan" / "memory.png").exists() and (out / "plan" / "model_int8_planned.tflite").exists()
     assert "not implemented" in proc.stderr
     # the same model, same defaults: the same int8 bytes as `mncompile quantize`
     assert (out / "model_int8.tflite").read_bytes() == quantized_digits["path"].read_bytes()
@@ -125,7 +128,37 @@ def test_build_prints_the_float_vs_int8_table(trained_digits, tmp_path):
     proc = run_cli("build", "--model", str(trained_digits["path"]), "--out", str(tmp_path / "b"),
                    "--layer-samples", "0", check=True)
     assert "float vs int8" in proc.stdout and "TFLM host interpreter" in proc.stdout
-    assert "stages done: model, quantize, eval" in proc.stdout
+    assert "stages done: model, quantize, eval, plan" in proc.stdout
+    assert "memory on cortex-m7" in proc.stdout and "headroom" in proc.stdout
+
+
+def test_build_says_what_fits_and_what_does_not(tflite_zoo, tmp_path):
+    """V1 alpha 1.0 at 224: its constants and arena fit a 6 MB budget, but not an STM32H743's
+    2 MB of flash (nor its 512 KB AXI SRAM) unless the limits are raised."""
+    model = str(tflite_zoo["v1_1.0_224"])
+    proc = run_cli("build", "--model", model, "--budget", "6MB", "--target", "cortex-m7",
+                   "--out", str(tmp_path / "b"), "--json")
+    assert proc.returncode == 8, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["error"] == "budget"
+    message = doc["message"]
+    assert "budget: " in message and "(--budget), fits" in message
+    assert "flash: needs" in message and "limit 2,097,152 B (target cortex-m7)" in message
+    assert "--flash" in doc["hint"]
+    proc = run_cli("build", "--model", model, "--budget", "6MB", "--target", "cortex-m7", "--flash", "4MB",
+                   "--ram", "2MB", "--out", str(tmp_path / "c"), "--json", check=True)
+    memory = json.loads(proc.stdout)["memory"]
+    assert memory["fits"] and [r["name"] for r in memory["limits"]] == ["budget", "flash", "ram"]
+    for row in memory["limits"]:
+        assert row["headroom_bytes"] == row["limit_bytes"] - row["used_bytes"] > 0
+    assert memory["total_bytes"] == memory["constants_bytes"] + memory["arena_bytes"] + memory["io_bytes"]
+
+
+def test_build_refuses_before_training_when_the_estimate_cannot_fit(tmp_path):
+    proc = run_cli("build", "--alpha", "1.0", "--resolution", "224", "--budget", "1MB", "--out",
+                   str(tmp_path / "b"))
+    assert proc.returncode == 8 and "does not fit" in proc.stderr
+    assert "==> train" not in proc.stderr
 
 
 def test_build_with_unreadable_model(tmp_path):

@@ -296,10 +296,12 @@ def plan(
 @_handle_errors
 def build(
     alpha: float = ALPHA,
-    budget: str | None = typer.Option(None, "--budget", help="Memory budget for weights plus "
-                                         "activations, e.g. 6MB or 512KB (1024-based)."),
-    target: str = typer.Option("cortex-m7", "--target", help="Deployment target: cortex-m4, "
-                               "cortex-m7, cortex-m33, cortex-m55 or stm32h743."),
+    budget: str | None = typer.Option(None, "--budget", help="Total model memory: constants + arena + "
+                                         "I/O buffers, e.g. 6MB or 512KB (1024-based)."),
+    target: str = typer.Option("cortex-m7", "--target", help="Deployment target (see `mncompile "
+                               "targets`): its RAM and flash are checked too."),
+    ram: str | None = typer.Option(None, "--ram", help="Override the target's RAM (arena + I/O buffers)."),
+    flash: str | None = typer.Option(None, "--flash", help="Override the target's flash (the .tflite)."),
     arch: str = ARCH,
     resolution: int | None = RESOLUTION,
     rho: float | None = RHO,
@@ -323,8 +325,10 @@ def build(
     """Run the pipeline: model -> quantize -> eval -> plan -> emit -> validate.
 
     This release trains (or loads) the model, quantizes it to int8
-    (OUT/model_int8.tflite), and compares float with int8 on the host emulators
-    (OUT/eval.json). It says which later stages are not implemented yet.
+    (OUT/model_int8.tflite), compares float with int8 on the host emulators
+    (OUT/eval.json), plans the arena (OUT/plan/) and checks the budget and the
+    target's RAM and flash (exit 8 when over, saying what would fit). It says
+    which later stages are not implemented yet.
     """
     from mncompile.cli import render
     from mncompile.model.train import TrainConfig
@@ -333,7 +337,7 @@ def build(
 
     options = BuildOptions(arch=arch, alpha=alpha, resolution=_resolution(resolution, rho, 96),
                            channels=channels, dataset=dataset, model=model, budget=budget,
-                           target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed),
+                           ram=ram, flash=flash, target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed),
                            calib_samples=calib_samples, layer_samples=layer_samples)
     result = run_build(options, render.RichReporter())
     if json_output:
@@ -359,10 +363,10 @@ def build(
         render.out.print(f"full report (per class, per layer): {out / 'eval.json'} or "
                          f"`mncompile eval {result.model.path} {result.quantized.path}`", highlight=False)
     render.out.print(f"target: {result.target.name} ({result.target.description})", highlight=False)
-    if result.budget_bytes is not None:
-        from mncompile.units import format_bytes
-
-        render.out.print(f"budget: {format_bytes(result.budget_bytes)}", highlight=False)
+    if result.plan is not None:
+        render.out.print(render.plan_summary(result.plan), highlight=False)
+    if result.memory is not None:
+        render.out.print(render.memory_table(result.memory))
     render.out.print("stages done: " + ", ".join(result.completed)
                      + "; not implemented in this release: " + ", ".join(result.pending),
                      highlight=False)

@@ -167,3 +167,14 @@ def plan_summary(result) -> str:
             f"{a['host-tflm-greedy'].total:,} B with TFLM's plan, {a['host-mncompile'].total:,} B with ours; "
             f"32-bit device {a['device-tflm-greedy'].total:,} B with TFLM's plan, "
             f"{a['device-mncompile'].total:,} B with ours")
+
+
+def memory_table(report) -> Table:
+    table = Table(title=f"memory on {report.target}: constants {report.constants_bytes:,} B, arena "
+                        f"{report.arena_bytes:,} B, I/O buffers {report.io_bytes:,} B", title_justify="left")
+    for name in ("limit", "counts", "used B", "limit B", "headroom B", "source"):
+        table.add_column(name, justify="right" if name.endswith(" B") else "left")
+    for row in report.rows:
+        table.add_row(row.name, row.what, f"{row.used:,}", f"{row.limit:,}",
+                      f"{row.headroom:,}" if row.fits else f"[red]{row.headroom:,}[/]", row.source)
+    return table
