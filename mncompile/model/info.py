@@ -54,9 +54,33 @@ class ModelInfo:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary name and rename: readers never see a partial file."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_new_output(path: Path, suffix: str, force: bool, example: str) -> Path:
+    """Refuse an output path with the wrong suffix, an existing file without `force`, or a
+    missing folder, before any work starts."""
+    from mncompile.errors import InvalidOptionError, OutputExistsError
+
+    path = Path(path)
+    if path.suffix != suffix:
+        raise InvalidOptionError(f"output {path} must end in {suffix}", hint=f"e.g. -o {example}")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} exists", hint="pass --force to replace it")
+    if not path.parent.exists():
+        raise InvalidOptionError(f"folder {path.parent} does not exist",
+                                 hint="create it first or choose another -o path")
+    return path
 
 
 def write_info(model_path: Path, info: ModelInfo) -> Path:

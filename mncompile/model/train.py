@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mncompile.errors import InvalidOptionError, ModelError, OutputExistsError
+from mncompile.errors import InvalidOptionError, ModelError
 from mncompile.model.builder import DEFAULT_BN_MOMENTUM, build_keras
 from mncompile.model.datasets import Dataset
-from mncompile.model.info import ModelInfo, sidecar_path, write_info
+from mncompile.model.info import ModelInfo, check_new_output, sidecar_path, write_info
 from mncompile.model.spec import MobileNetSpec
 from mncompile.progress import NullReporter, Reporter
 from mncompile.tfenv import keras_module
@@ -75,16 +75,7 @@ class TrainResult:
 
 
 def check_output(path: Path, force: bool) -> Path:
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise InvalidOptionError(f"output {path} must end in .keras",
-                                 hint="e.g. -o digits_v1.keras")
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path} exists", hint="pass --force to replace it")
-    if not path.parent.exists():
-        raise InvalidOptionError(f"folder {path.parent} does not exist",
-                                 hint="create it first or choose another -o path")
-    return path
+    return check_new_output(path, ".keras", force, "digits_v1.keras")
 
 
 def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig = TrainConfig(),

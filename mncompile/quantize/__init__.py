@@ -8,15 +8,14 @@ preprocessing, calibration). Nothing is written when a check fails.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mncompile.errors import InvalidOptionError, OutputExistsError
+from mncompile.errors import InvalidOptionError
 from mncompile.graph.ir import Graph
 from mncompile.graph.reader import read_graph
 from mncompile.model.datasets import Dataset, Preprocessing, load_dataset
-from mncompile.model.info import ModelInfo, write_info
+from mncompile.model.info import ModelInfo, check_new_output, write_bytes_atomic, write_info
 from mncompile.model.loader import LoadedModel, load_model
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize.calibrate import DEFAULT_CALIB_SAMPLES, Calibration, calibration_set
@@ -45,15 +44,7 @@ class QuantizeResult:
 
 
 def check_output(out: Path, force: bool) -> Path:
-    out = Path(out)
-    if out.suffix != ".tflite":
-        raise InvalidOptionError(f"output {out} must end in .tflite", hint="e.g. -o model_int8.tflite")
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out} exists", hint="pass --force to replace it")
-    if not out.parent.exists():
-        raise InvalidOptionError(f"folder {out.parent} does not exist",
-                                 hint="create it first or choose another -o path")
-    return out
+    return check_new_output(out, ".tflite", force, "model_int8.tflite")
 
 
 def model_dataset(loaded: LoadedModel, dataset: str | None) -> Dataset:
@@ -78,15 +69,6 @@ def _io_quant(graph: Graph) -> dict:
                 "zero_point": t.quant.zero_point if t.quant else None}
     return {"input": one(graph.inputs[0]), "output": one(graph.outputs[0]),
             "formula": "real = scale * (q - zero_point)"}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _op_counts(graph: Graph) -> tuple[tuple[str, int], ...]:
@@ -145,6 +127,6 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
                                        "calibration": calibration.to_json() if calibration else None,
                                        "source": str(source)})
     sidecar = write_info(out, info)  # the model's atomic replace comes last: it commits the pair
-    _write_atomic(out, data)
+    write_bytes_atomic(out, data)
     return QuantizeResult(out, sidecar, source, calibration is None, calibration, info,
                           _op_counts(graph), len(data))
