@@ -51,8 +51,9 @@ def test_vww_ours_is_55296_where_tflm_plans_73728(shared_data, tmp_path):
 
 
 @pytest.mark.parametrize("which", ["vww", "v2_0.35_96"])
-def test_tflm_runs_in_exactly_the_predicted_arena_and_not_in_less(which, shared_data, tflite_zoo):
-    path = shared_data / "vww_96_int8.tflite" if which == "vww" else tflite_zoo[which]
+def test_tflm_runs_in_exactly_the_predicted_arena_and_not_in_less(which, request, tflite_zoo):
+    path = (request.getfixturevalue("shared_data") / "vww_96_int8.tflite" if which == "vww"
+            else tflite_zoo[which])
     predicted = plan_model(path).arena_total("host-tflm-greedy")
     assert measure_host_arena(path, arena_size=predicted)["total"] == predicted
     with pytest.raises(EmulatorError):
