@@ -121,7 +121,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
                         force=True)
         model = load_model(trained.model_path)
 
-    options.out.mkdir(parents=True, exist_ok=True)
+    options.out.mkdir(parents=True, exist_ok=True)  # with --model, nothing has made it yet
     quantized = quantize(model.path, options.out / INT8_NAME, dataset=options.dataset,
                          calib_samples=options.calib_samples, force=True, reporter=reporter)
     completed.append("quantize")

@@ -73,12 +73,6 @@ class Graph:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
 
-    def producer(self, tensor: int) -> Op | None:
-        for op in self.ops:
-            if tensor in op.outputs:
-                return op
-        return None
-
     def activation_inputs(self, op: Op) -> tuple[int, ...]:
         """Inputs of `op` computed at run time (not weights, biases or shape constants)."""
         return tuple(i for i in op.inputs if i >= 0 and not self.tensors[i].is_constant)

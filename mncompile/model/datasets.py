@@ -56,6 +56,11 @@ class Preprocessing:
                 "formula": "x = pixel * scale + offset"}
 
     @classmethod
+    def for_input(cls, size: int, channels: int) -> Preprocessing:
+        """The default mapping (0..255 to [-1, 1]) for a size x size x channels input."""
+        return cls(size=size, color_mode="L" if channels == 1 else "RGB")
+
+    @classmethod
     def from_json(cls, data: dict) -> Preprocessing:
         return cls(size=int(data["size"][0]), color_mode=str(data["color_mode"]),
                    scale=float(data["scale"]), offset=float(data["offset"]),
@@ -82,7 +87,7 @@ class Dataset:
         return int(self.x_train.shape[1])
 
     def preprocessing(self) -> Preprocessing:
-        return Preprocessing(size=self.resolution, color_mode="L" if self.channels == 1 else "RGB")
+        return Preprocessing.for_input(self.resolution, self.channels)
 
     def to_json(self) -> dict:
         return {"name": self.name, "classes": list(self.class_names), "seed": self.seed,

@@ -62,13 +62,6 @@ class PlanResult:
                 "buffers": self.buffer_rows()}
 
 
-def plan_graph(graph: Graph, planner: str = "mncompile") -> tuple[tuple[Buffer, ...], MemoryPlan]:
-    buffers = lifetimes(graph)
-    plan = PLANNERS[planner](buffers)
-    check_plan(buffers, plan)
-    return buffers, plan
-
-
 def plan_model(path: str | Path) -> PlanResult:
     path = Path(path)
     graph = read_graph(path)
@@ -102,23 +95,20 @@ def write_plan_files(result: PlanResult, out: Path, extra: dict | None = None) -
     import json
     import os
 
-    from mncompile.model.info import write_text_atomic
+    from mncompile.model.info import write_bytes_atomic, write_text_atomic
     from mncompile.plan.offline import embed_plan
     from mncompile.plan.timeline import draw_timeline
 
     out.mkdir(parents=True, exist_ok=True)
     files = PlanFiles(out / "plan.json", out / "memory.png", out / f"{result.model.stem}_planned.tflite")
-    tmp_png = out / f".memory.tmp-{os.getpid()}.png"
-    tmp_model = out / f".{files.planned_model.name}.tmp-{os.getpid()}"
+    tmp_png = out / f".memory.tmp-{os.getpid()}.png"  # matplotlib writes to a path
     try:
         draw_timeline(result.buffers, [result.greedy, result.ours], result.lower_bound, tmp_png,
                       f"{result.model.name}: arena plans")
-        tmp_model.write_bytes(embed_plan(result.model.read_bytes(), result.buffers, result.ours))
         os.replace(tmp_png, files.picture)
-        os.replace(tmp_model, files.planned_model)
     finally:
         tmp_png.unlink(missing_ok=True)
-        tmp_model.unlink(missing_ok=True)
+    write_bytes_atomic(files.planned_model, embed_plan(result.model.read_bytes(), result.buffers, result.ours))
     document = {**result.to_json(), **(extra or {}),
                 "files": {"picture": files.picture.name, "planned_model": files.planned_model.name}}
     write_text_atomic(files.json, json.dumps(document, indent=2, sort_keys=True) + "\n")

@@ -36,18 +36,12 @@ def _extent(buffers: Sequence[Buffer], offsets: Sequence[int]) -> int:
     return max((o + b.size for b, o in zip(buffers, offsets, strict=True)), default=0)
 
 
-def _first_fit(buffers: Sequence[Buffer], order: Sequence[int], best: bool = False,
-               fixed: dict[int, int] | None = None) -> list[int]:
-    """Place buffers in `order`; first fit (TFLM) or best fit (smallest adequate gap)."""
+def _first_fit(buffers: Sequence[Buffer], order: Sequence[int], best: bool = False) -> list[int]:
+    """Place buffers in `order` at the lowest offset whose gap between time-overlapping,
+    already placed buffers is big enough (TFLM's walk), or at the smallest such gap (best fit)."""
     offsets = [-1] * len(buffers)
     placed: list[int] = []  # buffer ids sorted by offset
-    for bid, off in (fixed or {}).items():
-        offsets[bid] = off
-        placed.append(bid)
-    placed.sort(key=lambda i: offsets[i])
     for bid in order:
-        if offsets[bid] >= 0:
-            continue
         b = buffers[bid]
         active = [i for i in placed if buffers[i].overlaps_in_time(b)]
         candidate, choice, choice_gap = 0, None, None
@@ -76,49 +70,8 @@ def tflm_order(buffers: Sequence[Buffer]) -> list[int]:
 
 
 def greedy_tflm(buffers: Sequence[Buffer]) -> MemoryPlan:
-    offsets = _tflm_exact(buffers)
+    offsets = _first_fit(buffers, tflm_order(buffers))
     return MemoryPlan("tflm-greedy", tuple(offsets), _extent(buffers, offsets))
-
-
-def _tflm_exact(buffers: Sequence[Buffer]) -> list[int]:
-    """TFLM's list walk exactly: buffers kept in a list sorted by offset where a new
-    entry goes after every entry with an offset not greater than its own."""
-    order = tflm_order(buffers)
-    offsets = [-1] * len(buffers)
-    if not order:
-        return offsets
-    placed: list[int] = [order[0]]
-    offsets[order[0]] = 0
-    for bid in order[1:]:
-        b = buffers[bid]
-        candidate = 0
-        prior = None
-        position = 0
-        while True:
-            nxt = None
-            while position < len(placed):
-                e = placed[position]
-                position += 1
-                if buffers[e].overlaps_in_time(b):
-                    nxt = e
-                    break
-            if prior is not None:
-                candidate = max(candidate, offsets[prior] + buffers[prior].size)
-            if nxt is None:
-                break
-            if offsets[nxt] - candidate >= b.size:
-                break
-            prior = nxt
-        offsets[bid] = candidate
-        # insert keeping offset order; equal offsets go after existing ones, except that a new
-        # smallest offset goes first (TFLM compares first->offset > candidate)
-        k = 0
-        while k < len(placed) and offsets[placed[k]] <= candidate:
-            k += 1
-        if offsets[placed[0]] > candidate:
-            k = 0
-        placed.insert(k, bid)
-    return offsets
 
 
 def _search_lower_bound(buffers: Sequence[Buffer], limit: int, step_limit: int = 200_000) -> list[int] | None:

@@ -104,8 +104,8 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
 
         data_set = model_dataset(loaded, dataset)
         info = loaded.info
-        preprocessing = info.preprocessing if info and info.preprocessing else Preprocessing(
-            size=loaded.input_shape[0], color_mode="L" if loaded.input_shape[2] == 1 else "RGB")
+        preprocessing = (info.preprocessing if info and info.preprocessing
+                         else Preprocessing.for_input(loaded.input_shape[0], loaded.input_shape[2]))
         if info is None:
             reporter.info(f"{source} has no sidecar: assuming the default preprocessing "
                           f"x = pixel * {preprocessing.scale:.6g} + {preprocessing.offset:g}")

@@ -114,9 +114,7 @@ def kernel_problems(graph: Graph) -> list[Problem]:
         if op.kind == "SOFTMAX" and acts and acts[0].dtype == "INT8" and acts[0].quant:
             beta = float(op.option("beta", 1.0))
             s_in = acts[0].quant.scale
-            if not SOFTMAX_ABORT(beta, s_in):
-                pass
-            else:
+            if SOFTMAX_ABORT(beta, s_in):
                 add(op, f"its input scale {s_in:.3g} is too small: TFLM requires "
                         f"beta * scale * 2^{31 - SOFTMAX_INTEGER_BITS} > 1 (scale > "
                         f"{2.0 ** -(31 - SOFTMAX_INTEGER_BITS) / beta:.3g}) and aborts the "

@@ -76,7 +76,7 @@ def _preprocessing(float_model: LoadedModel, int8_model: LoadedModel) -> Preproc
         if m.info is not None and m.info.preprocessing is not None:
             return m.info.preprocessing
     h, _, c = float_model.input_shape
-    return Preprocessing(size=h, color_mode="L" if c == 1 else "RGB")
+    return Preprocessing.for_input(h, c)
 
 
 def _float_tflite(loaded: LoadedModel, folder: Path) -> Path:

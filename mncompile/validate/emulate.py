@@ -35,6 +35,7 @@ from mncompile.errors import EmulatorError, InvalidOptionError
 from mncompile.graph.ir import Graph
 from mncompile.graph.reader import read_graph
 from mncompile.progress import NullReporter, Reporter
+from mncompile.validate.tflm_worker import stack_samples
 
 EMULATOR_NAMES = ("tflm", "litert", "litert-ref")
 ARENA_HEADROOM = 512 * 1024  # persistent allocations (quant params, eval tensors) and scratch
@@ -160,8 +161,7 @@ def run_litert(jobs: list[Job], reporter: Reporter = NullReporter(),
                 for t in job.tensors:
                     collected.setdefault(f"tensor_{t}", []).append(it.get_tensor(t).copy())
                 task.advance(1)
-            results.append({k: np.concatenate(v) if v[0].ndim and v[0].shape[0] == 1 else np.stack(v)
-                            for k, v in collected.items()})
+            results.append({k: stack_samples(v) for k, v in collected.items()})
     return results
 
 

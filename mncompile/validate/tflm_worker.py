@@ -24,6 +24,14 @@ import numpy as np
 PROGRESS_EVERY = 8
 
 
+def stack_samples(arrays: list[np.ndarray]) -> np.ndarray:
+    """Per-invocation arrays as one (N, ...) array: batch-1 tensors are concatenated along
+    their batch axis, anything else is stacked."""
+    if arrays[0].ndim and arrays[0].shape[0] == 1:
+        return np.concatenate(arrays)
+    return np.stack(arrays)
+
+
 def main(folder: str) -> int:
     from tflite_micro.python.tflite_micro import runtime
 
@@ -56,8 +64,7 @@ def main(folder: str) -> int:
         except (RuntimeError, ValueError) as exc:
             (root / "error.json").write_text(json.dumps({"model": job["model"], "error": str(exc)}))
             return 3
-        np.savez(root / job["out"], **{k: np.concatenate(v) if v[0].ndim and v[0].shape[0] == 1
-                                       else np.stack(v) for k, v in outputs.items()})
+        np.savez(root / job["out"], **{k: stack_samples(v) for k, v in outputs.items()})
     if pending:
         print(f"done {pending}", flush=True)
     return 0
