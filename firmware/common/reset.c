@@ -1,0 +1,70 @@
+/*
+ * Startup code of every board (see startup.h): Reset_Handler, Default_Handler
+ * and the weak system exception handlers. The board's startup.c supplies the
+ * vector table, mn_vector_table, that points here; nothing runs unless a
+ * vector table refers to it.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "cortexm.h"
+#include "startup.h"
+
+/* Linker script symbols (boards/<board>/linker.ld). */
+extern uint32_t __stack_limit[];
+extern uint32_t __data_load[];
+extern uint32_t __data_start[];
+extern uint32_t __data_end[];
+extern uint32_t __bss_start[];
+extern uint32_t __bss_end[];
+
+extern int main(void);
+extern void __libc_init_array(void);
+
+#define DEFAULT_HANDLER __attribute__((weak, alias("Default_Handler")))
+void NMI_Handler(void) DEFAULT_HANDLER;
+void HardFault_Handler(void) DEFAULT_HANDLER;
+void MemManage_Handler(void) DEFAULT_HANDLER;
+void BusFault_Handler(void) DEFAULT_HANDLER;
+void UsageFault_Handler(void) DEFAULT_HANDLER;
+void SecureFault_Handler(void) DEFAULT_HANDLER;
+void SVC_Handler(void) DEFAULT_HANDLER;
+void DebugMon_Handler(void) DEFAULT_HANDLER;
+void PendSV_Handler(void) DEFAULT_HANDLER;
+void SysTick_Handler(void) DEFAULT_HANDLER;
+
+/* Every exception without its own handler: report and exit (common/fault.c).
+ * Naked, so that the exception frame and EXC_RETURN reach the reporter intact. */
+__attribute__((naked)) void Default_Handler(void)
+{
+    __asm__ volatile("b mn_fault_handler");
+}
+
+void Reset_Handler(void)
+{
+    MN_SCB_VTOR = (uint32_t)(uintptr_t)mn_vector_table;
+#if MN_ARMV8M_MAIN
+    /* Armv8-M: a stack overflow past the linker script's stack becomes a
+     * UsageFault (STKOF), reported like any fault, instead of silently
+     * overwriting the heap. */
+    __asm__ volatile("msr msplim, %0" ::"r"(__stack_limit));
+#endif
+    mn_enable_fpu();
+
+    /* .data: copy the initial values from FLASH; .bss: zero. */
+    const uint32_t *from = __data_load;
+    for (uint32_t *to = __data_start; to < __data_end;) {
+        *to++ = *from++;
+    }
+    for (uint32_t *to = __bss_start; to < __bss_end;) {
+        *to++ = 0u;
+    }
+
+    /* C++ static constructors and __attribute__((constructor)) functions. */
+    __libc_init_array();
+
+    /* Returning from main is exit(status), as in hosted C: the stdio buffers
+     * are flushed (and atexit handlers run), then _exit (common/syscalls.c)
+     * passes main's return value to board_exit(). */
+    exit(main());
+}

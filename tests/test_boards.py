@@ -1,0 +1,380 @@
+"""Board support (firmware/): the real Arm toolchain builds a self-test program
+(tests/firmware/hello.c + hello_cpp.cc) against every board, QEMU runs it on the
+four emulated boards, and the real board's link is checked against its memory map.
+
+The self-test prints one line per check from inside the firmware; these tests
+read those lines, QEMU's exit code, and the ELF's symbols and sections. Skipped
+when arm-none-eabi-gcc (or, for the runs, qemu-system-arm) is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from mncompile.errors import EmulatorError
+from mncompile.resources import firmware_dir
+from mncompile.run import qemu
+from mncompile.run.qemu import qemu_command, run_qemu
+
+FIRMWARE = firmware_dir()
+TESTS_FIRMWARE = Path(__file__).parent / "firmware"
+BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547", "nucleo-h743zi")
+QEMU_BOARDS = BOARDS[:4]
+# The code-generation flags each board must use (board.toml must say the same).
+CPU_FLAGS = {
+    "mps2-an386": "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16",
+    "mps2-an500": "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16",
+    "mps2-an505": "-mcpu=cortex-m33 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16",
+    "mps3-an547": "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard",
+    "nucleo-h743zi": "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16",
+}
+WARNINGS = ["-Wall", "-Wextra", "-Werror", "-Wpedantic"]
+C_FLAGS = ["-std=c11", *WARNINGS, "-ffunction-sections", "-fdata-sections", "-O2"]
+CXX_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", *WARNINGS, "-ffunction-sections",
+             "-fdata-sections", "-O2"]
+FAULT_STATUS = 70  # MN_FAULT_EXIT_STATUS in firmware/common/board_support.h
+# Device interrupt vectors in each board's table (DEVICE_IRQS in boards/<board>/startup.c).
+DEVICE_IRQS = {"mps2-an386": 32, "mps2-an500": 32, "mps2-an505": 124, "mps3-an547": 128, "nucleo-h743zi": 150}
+ARMV8M_BOARDS = ("mps2-an505", "mps3-an547")  # SecureFault vector, MSPLIM
+
+needs_toolchain = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                                     reason="arm-none-eabi-gcc is not installed")
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
+                                reason="qemu-system-arm is not installed")
+
+
+def board_toml(board: str) -> dict:
+    with (FIRMWARE / "boards" / board / "board.toml").open("rb") as f:
+        return tomllib.load(f)
+
+
+def region(board: str, name: str) -> tuple[int, int]:
+    """(origin, end) of a memory region of board.toml."""
+    for entry in board_toml(board)["memory"]:
+        if entry["name"] == name:
+            return entry["origin"], entry["origin"] + entry["length"]
+    raise AssertionError(f"{board}: board.toml has no {name} region")
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def _checked(command: list[str]) -> subprocess.CompletedProcess:
+    proc = _run(command)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(command)}\nexited {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+class Builder:
+    """Compiles common/*.c + boards/<board>/*.c once per board (what a generated
+    project's CMake compiles), then links test programs against them."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._objects: dict[str, list[Path]] = {}
+
+    def cpu_flags(self, board: str) -> list[str]:
+        return CPU_FLAGS[board].split()
+
+    def _compile_jobs(self, board: str) -> list[tuple[list[str], Path]]:
+        out = self.root / board / "obj"
+        out.mkdir(parents=True, exist_ok=True)
+        sources = sorted((FIRMWARE / "common").glob("*.c")) + sorted((FIRMWARE / "boards" / board).glob("*.c"))
+        jobs = []
+        for source in sources:
+            obj = out / f"{source.parent.name}_{source.stem}.o"
+            jobs.append((["arm-none-eabi-gcc", *self.cpu_flags(board), *C_FLAGS, f"-I{FIRMWARE / 'common'}",
+                          "-c", str(source), "-o", str(obj)], obj))
+        return jobs
+
+    def prepare(self, boards: tuple[str, ...]) -> None:
+        """Compile the board sources of `boards` in parallel."""
+        jobs = {board: self._compile_jobs(board) for board in boards if board not in self._objects}
+        flat = [command for board_jobs in jobs.values() for command, _ in board_jobs]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            list(pool.map(_checked, flat))
+        for board, board_jobs in jobs.items():
+            self._objects[board] = [obj for _, obj in board_jobs]
+
+    def link(self, board: str, name: str, defines: tuple[str, ...] = (),
+             extra_c_flags: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, Path]:
+        """Build hello.c + hello_cpp.cc with `defines` and link; returns the link's result and the ELF."""
+        self.prepare((board,))
+        out = self.root / board / name
+        out.mkdir(parents=True, exist_ok=True)
+        cpu = self.cpu_flags(board)
+        include = f"-I{FIRMWARE / 'common'}"
+        hello_c, hello_cc = out / "hello.o", out / "hello_cpp.o"
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(_checked, [
+                ["arm-none-eabi-gcc", *cpu, *C_FLAGS, *extra_c_flags, include, f'-DHELLO_BOARD="{board}"',
+                 *defines, "-c", str(TESTS_FIRMWARE / "hello.c"), "-o", str(hello_c)],
+                ["arm-none-eabi-g++", *cpu, *CXX_FLAGS, include, "-c", str(TESTS_FIRMWARE / "hello_cpp.cc"),
+                 "-o", str(hello_cc)],
+            ]))
+        elf = out / "hello.elf"
+        proc = _run(["arm-none-eabi-g++", *cpu, "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections",
+                     "-T", str(FIRMWARE / "boards" / board / "linker.ld"), *map(str, self._objects[board]),
+                     str(hello_c), str(hello_cc), "-o", str(elf)])
+        return proc, elf
+
+    def build(self, board: str, name: str, defines: tuple[str, ...] = (), **kwargs) -> Path:
+        proc, elf = self.link(board, name, defines, **kwargs)
+        assert proc.returncode == 0, f"{board} {name}: link failed\n{proc.stdout}{proc.stderr}"
+        assert "warning" not in proc.stderr.lower(), f"{board} {name}: the link warns\n{proc.stderr}"
+        return elf
+
+
+@pytest.fixture(scope="module")
+def builder(tmp_path_factory) -> Builder:
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed")
+    b = Builder(tmp_path_factory.mktemp("boards"))
+    b.prepare(BOARDS)
+    return b
+
+
+def symbols(elf: Path) -> dict[str, int]:
+    out = _checked(["arm-none-eabi-nm", str(elf)]).stdout
+    return {parts[2]: int(parts[0], 16) for parts in (line.split() for line in out.splitlines()) if len(parts) == 3}
+
+
+def sections(elf: Path) -> dict[str, tuple[int, int]]:
+    """name -> (address, size) of the allocated sections."""
+    out = _checked(["arm-none-eabi-readelf", "-SW", str(elf)]).stdout
+    result = {}
+    for match in re.finditer(r"\]\s+(\S+)\s+\S+\s+([0-9a-f]{8})\s+[0-9a-f]+\s+([0-9a-f]+)\s+\S+\s+(\S*A\S*)", out):
+        result[match.group(1)] = (int(match.group(2), 16), int(match.group(3), 16))
+    return result
+
+
+def vector_words(elf: Path, tmp: Path) -> list[int]:
+    """The words of .isr_vector: initial SP, then one per exception."""
+    raw = tmp / "isr_vector.bin"
+    _checked(["arm-none-eabi-objcopy", "-O", "binary", "--only-section=.isr_vector", str(elf), str(raw)])
+    data = raw.read_bytes()
+    return [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data), 4)]
+
+
+def vectors(elf: Path, tmp: Path) -> tuple[int, int]:
+    """The first two words of .isr_vector: initial SP and reset PC."""
+    sp, pc = vector_words(elf, tmp)[:2]
+    return sp, pc
+
+
+# --- the board folders ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_board_folder_describes_itself(board):
+    folder = FIRMWARE / "boards" / board
+    for name in ("startup.c", "board.c", "linker.ld", "board.toml"):
+        assert (folder / name).is_file(), f"{board} lacks {name}"
+    data = board_toml(board)
+    assert data["name"] == board
+    assert data["cpu_flags"] == CPU_FLAGS[board]
+    assert data["cpu"] == CPU_FLAGS[board].split()[0].removeprefix("-mcpu=")
+    assert data["console"] == ("uart" if board == "nucleo-h743zi" else "semihosting")
+    assert data["timer"] == ("dwt" if board == "nucleo-h743zi" else "systick")
+    assert data.get("qemu_machine") == (None if board == "nucleo-h743zi" else board)
+    assert data["description"]
+    # The regions agree with the linker script's MEMORY block and REGION_ALIAS lines.
+    script = (folder / "linker.ld").read_text()
+    memory = re.search(r"MEMORY\s*\{(.*?)\}", script, re.S).group(1)
+    declared = {m.group(1): (int(m.group(2), 16), int(m.group(3)) * {"K": 1024, "M": 1024 * 1024}[m.group(4)])
+                for m in re.finditer(r"(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9A-Fa-f]+),\s*"
+                                     r"LENGTH\s*=\s*(\d+)([KM])", memory)}
+    aliases = dict(re.findall(r'REGION_ALIAS\("(\w+)",\s*(\w+)\)', script))
+    names = [entry["name"] for entry in data["memory"]]
+    assert sorted(names) == ["ARENA", "FLASH", "MODEL", "RAM"]
+    for entry in data["memory"]:
+        name = entry["name"]
+        assert entry["holds"] and entry["description"]
+        if "alias_of" in entry:
+            assert aliases.get(name) == entry["alias_of"], f"{board}: {name} is no alias in linker.ld"
+            target = declared[entry["alias_of"]]
+        else:
+            assert name not in aliases
+            target = declared[name]
+        assert (entry["origin"], entry["length"]) == target, f"{board}: region {name} differs from linker.ld"
+
+
+@needs_toolchain
+@pytest.mark.parametrize("board", BOARDS)
+def test_vector_table_is_the_boards_and_points_into_the_common_startup(builder, board, tmp_path):
+    # The board's startup.c gives the table (16 system vectors + its device interrupts);
+    # common/reset.c gives Reset_Handler and the weak handlers, all Default_Handler here.
+    elf = builder.build(board, "exit0")
+    words, syms = vector_words(elf, tmp_path), symbols(elf)
+    assert len(words) == 16 + DEVICE_IRQS[board]
+    assert syms["mn_vector_table"] == syms["__vector_table"] == region(board, "FLASH")[0]
+    default = syms["Default_Handler"] | 1
+    assert words[0] == syms["__stack_top"] and words[1] == syms["Reset_Handler"] | 1
+    secure_fault = default if board in ARMV8M_BOARDS else 0  # reserved on Armv7-M
+    assert words[2:16] == [default] * 5 + [secure_fault, 0, 0, 0, default, default, 0, default, words[15]]
+    # SysTick: the QEMU boards' own handler (common/board_qemu.h); free on the Nucleo.
+    assert (words[15] == syms["SysTick_Handler"] | 1) and ((words[15] == default) == (board == "nucleo-h743zi"))
+    assert words[16:] == [default] * DEVICE_IRQS[board]
+
+
+def test_qemu_command_line():
+    command = qemu_command("mps2-an505", Path("/x/fw.elf"))
+    assert command[0] == "qemu-system-arm"
+    joined = " ".join(command)
+    assert "-machine mps2-an505" in joined and "-nographic" in joined
+    assert "-semihosting-config enable=on,target=native" in joined
+    assert "-icount shift=0" in joined and command[-2:] == ["-kernel", "/x/fw.elf"]
+    assert "-icount" not in qemu_command("mps2-an505", "fw.elf", icount=False)
+    assert "shift=6" in qemu_command("mps2-an505", "fw.elf", icount_shift=6)
+
+
+def test_run_qemu_without_qemu_says_what_to_install(tmp_path, monkeypatch):
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(b"\x7fELF")
+    monkeypatch.setattr(qemu.shutil, "which", lambda name: None)
+    with pytest.raises(EmulatorError) as err:
+        run_qemu(elf, "mps2-an386")
+    assert "qemu-system-arm" in err.value.message and "install" in (err.value.hint or "")
+    with pytest.raises(EmulatorError, match="does not exist"):
+        run_qemu(tmp_path / "missing.elf", "mps2-an386")
+
+
+# --- the QEMU boards --------------------------------------------------------------------
+
+
+def _lines(output: str, prefix: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(prefix)]
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_runs_on_qemu(builder, board):
+    elf = builder.build(board, "exit0")
+    first = run_qemu(elf, board, timeout=30)
+    out = first.output
+    assert first.exit_code == 0, out
+    assert "BAD" not in out, out
+    # Startup: .data copied, .bss zeroed and the C++ constructor run, on a fresh start and
+    # again after the program dirtied .data/.bss and jumped back to Reset_Handler.
+    assert f"hello from {board} (first run)" in out and f"hello from {board} (restarted)" in out, out
+    for check in ("data", "bss", "constructor"):
+        assert _lines(out, f"{check}: ") == [f"{check}: ok"] * 2, out
+    # .model is read in place in the MODEL region, .tensor_arena is usable RAM in ARENA.
+    model_at = int(re.search(r"model: at 0x([0-9a-f]+), sum 2557", out).group(1), 16)
+    arena_at = int(re.search(r"arena: at 0x([0-9a-f]+), ok", out).group(1), 16)
+    low, high = region(board, "MODEL")
+    assert low <= model_at < high and model_at % 16 == 0
+    low, high = region(board, "ARENA")
+    assert low <= arena_at < high and arena_at % 16 == 0
+    syms = symbols(elf)
+    assert syms["g_model"] == model_at and syms["tensor_arena"] == arena_at
+    # Time: SysTick at the processor clock; the loop of 100000 iterations runs some
+    # 600000 instructions, one per virtual ns under -icount shift=0.
+    hz = board_toml(board)["cpu_hz"]
+    assert _lines(out, "cpu_hz: ") == [f"cpu_hz: {hz} (from C++: {hz})"], out
+    ticks = int(re.search(r"ticks: (\d+) SysTick ticks", out).group(1))
+    assert 200_000 < ticks * 1e9 / hz < 2_000_000, ticks
+    # Deterministic under -icount: a second run prints the same count.
+    second = run_qemu(elf, board, timeout=30)
+    assert second.exit_code == 0
+    assert _lines(second.output, "ticks: ") == _lines(out, "ticks: ")
+    # The last line has no newline: exit() flushed stdout before the semihosting exit.
+    assert out.rstrip("\n").endswith("exiting with 0"), out
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_exit_status_and_crash_reach_qemu(builder, board):
+    result = run_qemu(builder.build(board, "exit3", ("-DHELLO_EXIT=3",)), board, timeout=30)
+    assert result.exit_code == 3, result.output
+    assert result.output.rstrip("\n").endswith("exiting with 3")
+
+    crash = run_qemu(builder.build(board, "crash", ("-DHELLO_CRASH",)), board, timeout=30)
+    assert crash.exit_code == FAULT_STATUS, crash.output
+    assert "crashing" in crash.output and "*** HardFault (exception 3): pc=0x" in crash.output
+    assert "exiting with" not in crash.output
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", ARMV8M_BOARDS)
+def test_msplim_turns_a_stack_overflow_into_a_reported_fault(builder, board):
+    # Reset_Handler sets MSPLIM to the bottom of the stack on Armv8-M: the overflow is a
+    # UsageFault STKOF (escalated to HardFault, CFSR bit 20), reported like any crash.
+    result = run_qemu(builder.build(board, "overflow", ("-DHELLO_STACK_OVERFLOW",)), board, timeout=30)
+    assert result.exit_code == FAULT_STATUS, result.output
+    cfsr = int(re.search(r"\*\*\* HardFault \(exception 3\): .*cfsr=0x([0-9a-f]{8})", result.output).group(1), 16)
+    assert cfsr & (1 << 20), result.output
+    assert "overflow returned" not in result.output
+
+
+@needs_qemu
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_ticks_stay_monotonic_across_systick_wraps(builder, board):
+    # shift=6: 64 virtual ns per instruction, so 2^24 ticks take some 10^7 instructions.
+    result = run_qemu(builder.build(board, "wrap", ("-DHELLO_WRAP",)), board, timeout=60, icount_shift=6)
+    assert result.exit_code == 0, result.output
+    match = re.search(r"wrap: (\w+) after (\d+) reads .*, at (\d+)", result.output)
+    assert match and match.group(1) == "ok", result.output
+    assert int(match.group(3)) >= (2 << 24) + (1 << 20)
+
+
+@needs_qemu
+def test_run_qemu_times_out_on_a_hung_firmware(builder):
+    elf = builder.build("mps2-an386", "hang", ("-DHELLO_HANG",))
+    with pytest.raises(EmulatorError) as err:
+        run_qemu(elf, "mps2-an386", timeout=1.5)
+    assert "did not finish" in err.value.message and "hanging" in err.value.message
+
+
+# --- the real board: link only ----------------------------------------------------------
+
+
+@needs_toolchain
+def test_nucleo_links_to_the_real_memory_map(builder, tmp_path):
+    elf = builder.build("nucleo-h743zi", "layout", ("-DHELLO_ARENA_BYTES=400000",))
+    secs, syms = sections(elf), symbols(elf)
+    flash, dtcm, axi = (0x08000000, 0x08200000), (0x20000000, 0x20020000), (0x24000000, 0x24080000)
+    assert secs[".isr_vector"][0] == flash[0] == syms["__vector_table"]
+    model_at, model_size = secs[".model"]
+    assert flash[0] <= model_at and model_at + model_size <= flash[1] and model_at % 16 == 0
+    arena_at, arena_size = secs[".tensor_arena"]
+    assert arena_at == axi[0] and arena_size >= 400000 and arena_at + arena_size <= axi[1]
+    assert syms["__stack_top"] == dtcm[1] and syms["__stack_top"] - syms["__stack_limit"] == 32 * 1024
+    for name in (".data", ".bss"):
+        assert dtcm[0] <= secs[name][0] < dtcm[1], name
+    assert dtcm[0] <= syms["__heap_start"] < syms["__heap_end"] == syms["__stack_limit"]
+    assert flash[0] <= syms["__data_load"] < flash[1]
+    for name in (".text", ".rodata"):
+        assert flash[0] <= secs[name][0] < flash[1], name
+    sp, pc = vectors(elf, tmp_path)
+    assert sp == syms["__stack_top"] and pc == syms["Reset_Handler"] | 1
+
+
+@needs_toolchain
+@pytest.mark.parametrize("options", [("-DMNCOMPILE_CONSOLE_SEMIHOSTING",), ("-DMNCOMPILE_NO_CACHES",)])
+def test_nucleo_options_compile_cleanly(options, tmp_path):
+    cpu = CPU_FLAGS["nucleo-h743zi"].split()
+    _checked(["arm-none-eabi-gcc", *cpu, *C_FLAGS, f"-I{FIRMWARE / 'common'}", *options, "-c",
+              str(FIRMWARE / "boards" / "nucleo-h743zi" / "board.c"), "-o", str(tmp_path / "board.o")])
+
+
+@needs_toolchain
+@pytest.mark.parametrize(("board", "arena", "message"), [
+    ("mps2-an386", 5 * 1024 * 1024, "mncompile: .data + .bss + .tensor_arena + the 64 KB stack do not fit RAM"),
+    ("nucleo-h743zi", 600 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 512 KB ARENA"),
+    ("mps3-an547", 5 * 1024 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 4 MB ARENA"),
+])
+def test_an_oversized_arena_fails_the_link_with_a_clear_message(builder, board, arena, message):
+    proc, _ = builder.link(board, "oversized", (f"-DHELLO_ARENA_BYTES={arena}",))
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
