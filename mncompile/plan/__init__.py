@@ -113,3 +113,15 @@ def write_plan_files(result: PlanResult, out: Path, extra: dict | None = None) -
                 "files": {"picture": files.picture.name, "planned_model": files.planned_model.name}}
     write_text_atomic(files.json, json.dumps(document, indent=2, sort_keys=True) + "\n")
     return files
+
+
+def device_arena(result: PlanResult, kernels: str = "reference") -> ArenaPrediction:
+    """The arena a 32-bit Cortex-M build of TFLM uses with our plan embedded and `kernels`
+    ("reference" or "cmsis-nn"): kernel scratch buffers are placed around the offline plan
+    exactly as TFLM's greedy planner places them."""
+    from mncompile.plan.arena import kernel_scratch_requests
+    from mncompile.plan.planners import head_with_scratch
+
+    scratch = [(r.op_index, r.bytes) for r in kernel_scratch_requests(result.graph, kernels)]
+    head = head_with_scratch(result.buffers, result.ours, scratch)
+    return predict_arena(result.graph, head, pointer_size=4, kernels=kernels)

@@ -126,10 +126,12 @@ and 1,024 B) leave the greedy plan at 73,728 B.
   ``FullyConnectedOptions.quant_spec`` vector). This was seen in the wheel's
   `ParseFullyConnected`, which allocates 32 bytes, 8-aligned, and stores a
   pointer at +16 and a length at +24. Without them every host prediction is 16 B
-  short (32 B on the V2 models). They are in `STRUCTS` for both ABIs. On the
-  32-bit VWW prediction it makes no difference whether they are there (the
-  padding of the next 16-aligned allocation absorbs them). Which TFLM version
-  the device ran cannot be told from its two totals.
+  short (32 B on the V2 models). They are tagged "wheel" in `STRUCTS`: the host
+  has them, a 32-bit build of the pinned commit does not. On the VWW model that
+  makes no difference (the padding of the next 16-aligned allocation absorbs
+  them); on tests/data/tiny_int8.tflite it is 16 B, and the firmware built from
+  commit 90b983c2 for mps2-an500 prints arena_used_bytes() = 2,228 B, the
+  prediction without them (with them: 2,244 B).
 - The end of the arena must be 16-byte aligned (start 16-aligned and size a
   multiple of 16, as `measure_host_arena` uses); otherwise the first
   allocations pad differently, by up to 15 bytes.
@@ -252,11 +254,11 @@ STRUCTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "TfLitePoolParams": (("padding", "enum"), ("stride_width", "int"), ("stride_height", "int"),
                          ("filter_width", "int"), ("filter_height", "int"), ("activation", "enum"),
                          ("computed.padding", "TfLitePaddingValues")),
-    # The last two members are newer than the TFLM source read (FullyConnectedOptions.quant_spec);
-    # the installed wheel's ParseFullyConnected allocates 32 bytes, 8-aligned, and fills them.
+    # The last two members are newer than the TFLM commit read (FullyConnectedOptions.quant_spec):
+    # only the installed wheel has them; its ParseFullyConnected allocates 32 bytes, 8-aligned.
     "TfLiteFullyConnectedParams": (("activation", "enum"), ("weights_format", "enum"), ("keep_num_dims", "bool"),
                                    ("asymmetric_quantize_inputs", "bool"), ("quantized_bias_type", "enum"),
-                                   ("quant_spec", "ptr"), ("quant_spec_size", "int")),
+                                   ("quant_spec", "ptr", "wheel"), ("quant_spec_size", "int", "wheel")),
     "TfLiteSoftmaxParams": (("beta", "float"),),
     "TfLiteReshapeParams": (("shape", "int32[8]"), ("num_dimensions", "int")),
     "TfLiteReducerParams": (("keep_dims", "bool"),),
@@ -323,19 +325,20 @@ def _align_up(n: int, alignment: int) -> int:
 
 
 @cache
-def _layout(name: str, abi: Abi, compression: bool) -> tuple[int, int]:
+def _layout(name: str, abi: Abi, compression: bool, wheel: bool = False) -> tuple[int, int]:
     """(sizeof, alignof) of `name` (a struct of `STRUCTS` or a scalar type)."""
     match = re.fullmatch(r"(\w+)\[(\d+)\]", name)
     if match:
-        size, alignment = _layout(match.group(1), abi, compression)
+        size, alignment = _layout(match.group(1), abi, compression, wheel)
         return size * int(match.group(2)), alignment
     if name not in STRUCTS:
         return abi.scalar(name)
     offset, alignment = 0, 1
     for member in STRUCTS[name]:
-        if len(member) > 2 and member[2] == "compression" and not compression:
+        if len(member) > 2 and ((member[2] == "compression" and not compression)
+                                or (member[2] == "wheel" and not wheel)):
             continue
-        size, member_alignment = _layout(member[1], abi, compression)
+        size, member_alignment = _layout(member[1], abi, compression, wheel)
         offset = _align_up(offset, member_alignment) + size
         alignment = max(alignment, member_alignment)
     return _align_up(offset, alignment), alignment
@@ -345,7 +348,7 @@ def struct_layout(name: str, pointer_size: int = 8, compression: bool | None = N
                   short_enums: bool | None = None) -> tuple[int, int]:
     """(sizeof, alignof) of a TFLM struct for a `predict_arena` configuration."""
     runtime = _runtime(pointer_size, "reference", compression, None, short_enums)
-    return _layout(name, runtime.abi, runtime.compression)
+    return _layout(name, runtime.abi, runtime.compression, runtime.wheel)
 
 
 def _int_array_bytes(n: int) -> int:
@@ -363,6 +366,9 @@ class _Runtime:
     compression: bool  # USE_TFLM_COMPRESSION
     recording: bool  # RecordingMicroAllocator (the Python interpreter) or a plain MicroAllocator
     kernels: str
+    # The installed tflite-micro wheel (host) is newer than the pinned TFLM commit a device
+    # build uses: members tagged "wheel" exist only there.
+    wheel: bool = False
 
     def describe(self) -> str:
         allocator = ("RecordingMicroAllocator (tflite-micro Python interpreter)" if self.recording
@@ -384,7 +390,7 @@ def _runtime(pointer_size: int, kernels: str, compression: bool | None, recordin
     abi = Abi(X86_64.name if host else (ARM32_GCC.name if short_enums else ARM32_INT_ENUMS.name),
               pointer_size, 1 if short_enums else 4)
     return _Runtime(abi, host if compression is None else compression, host if recording is None else recording,
-                    kernels)
+                    kernels, wheel=host)
 
 
 # ------------------------------------------------------------------------------------------
@@ -624,7 +630,7 @@ def predict_arena(graph: Graph, planned_bytes: int, pointer_size: int = 8, kerne
     ops = [_op_allocations(graph, op, kernels) for op in graph.ops]
 
     def size(name: str) -> tuple[int, int]:
-        return _layout(name, rt.abi, rt.compression)
+        return _layout(name, rt.abi, rt.compression, rt.wheel)
 
     ledger: list[Allocation] = []
     used = 0

@@ -36,11 +36,16 @@ def _extent(buffers: Sequence[Buffer], offsets: Sequence[int]) -> int:
     return max((o + b.size for b, o in zip(buffers, offsets, strict=True)), default=0)
 
 
-def _first_fit(buffers: Sequence[Buffer], order: Sequence[int], best: bool = False) -> list[int]:
+def _first_fit(buffers: Sequence[Buffer], order: Sequence[int], best: bool = False,
+               fixed: dict[int, int] | None = None) -> list[int]:
     """Place buffers in `order` at the lowest offset whose gap between time-overlapping,
-    already placed buffers is big enough (TFLM's walk), or at the smallest such gap (best fit)."""
+    already placed buffers is big enough (TFLM's walk), or at the smallest such gap (best fit).
+    `fixed` buffers (id -> offset) are in place before the walk starts, as TFLM places
+    offline-planned buffers."""
     offsets = [-1] * len(buffers)
-    placed: list[int] = []  # buffer ids sorted by offset
+    for bid, offset in (fixed or {}).items():
+        offsets[bid] = offset
+    placed: list[int] = sorted(fixed or (), key=lambda i: offsets[i])  # buffer ids sorted by offset
     for bid in order:
         b = buffers[bid]
         active = [i for i in placed if buffers[i].overlaps_in_time(b)]
@@ -171,6 +176,21 @@ def mncompile_plan(buffers: Sequence[Buffer]) -> MemoryPlan:
                 best = MemoryPlan(f"mncompile ({'best' if fit else 'first'} fit, {name} order)",
                                   tuple(offsets), size)
     return best
+
+
+def head_with_scratch(buffers: Sequence[Buffer], plan: MemoryPlan, scratch: Sequence[tuple[int, int]]) -> int:
+    """The head TFLM plans when `plan` is embedded offline and kernels request scratch buffers
+    (``(op index, bytes)`` in request order): the offline buffers stay where `plan` put them,
+    and TFLM's greedy walk places each scratch buffer (alive while its op runs, at time
+    op + 1) around them, largest first, equal sizes last-requested first."""
+    if not scratch:
+        return plan.arena_bytes
+    extra = [Buffer(len(buffers) + k, None, f"scratch of op {op}", align_up(nbytes), op + 1, op + 1)
+             for k, (op, nbytes) in enumerate(scratch)]
+    everything = [*buffers, *extra]
+    fixed = {b.id: o for b, o in zip(buffers, plan.offsets, strict=True)}
+    offsets = _first_fit(everything, [len(buffers) + i for i in tflm_order(extra)], fixed=fixed)
+    return _extent(everything, offsets)
 
 
 PLANNERS: dict[str, Callable[[Sequence[Buffer]], MemoryPlan]] = {
