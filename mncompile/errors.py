@@ -76,6 +76,13 @@ class BudgetError(MncompileError):
     kind = "budget"
 
 
+class FirmwareBuildError(MncompileError):
+    """CMake or arm-none-eabi-gcc failed to configure, compile or link a generated project."""
+
+    exit_code = 9
+    kind = "firmware-build"
+
+
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
@@ -89,5 +96,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EmulatorError.exit_code, "host emulator error (the TFLM interpreter rejected or aborted on the model)"),
     (BudgetError.exit_code, "budget error (the model needs more memory than --budget, the target's RAM "
                             "or flash allow)"),
+    (FirmwareBuildError.exit_code, "firmware build error (CMake or arm-none-eabi-gcc failed on the generated "
+                                   "project; the log names the step)"),
     (130, "interrupted (Ctrl-C)"),
 )

@@ -294,6 +294,46 @@ def plan(
 
 @app.command()
 @_handle_errors
+def emit(
+    model: Path = typer.Argument(..., help="An int8 .tflite (from `mncompile quantize`)."),
+    target: str = typer.Option(..., "--target", "-t", help="Deployment target (see `mncompile targets`); "
+                               "it picks the CPU flags and the board support."),
+    out: Path = typer.Option(..., "--out", "-o", help="Project folder to create."),
+    golden: int = typer.Option(4, "--golden", help="Golden vectors: validation inputs whose TFLM host "
+                               "outputs the firmware must reproduce bit for bit."),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Where golden inputs come from: "
+                                       "digits, shapes or an image folder. [default: the model's, from "
+                                       "its sidecar; seeded random int8 inputs when it names none]"),
+    budget: str | None = typer.Option(None, "--budget", help="Total model memory to check against, "
+                                      "e.g. 6MB (1024-based)."),
+    ram: str | None = typer.Option(None, "--ram", help="Override the target's RAM (arena + I/O buffers)."),
+    flash: str | None = typer.Option(None, "--flash", help="Override the target's flash (the model)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing project folder written by "
+                               "mncompile (a folder without mncompile.json is never deleted)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Write a TensorFlow Lite Micro firmware project for an int8 model.
+
+    The project holds the model as a C array in a flash section (with mncompile's
+    memory plan embedded), golden vectors with the TFLM host interpreter's outputs,
+    a main.cc that checks them on the device, board support, CMake files and a
+    README; mncompile.json records how it was made. The folder is written to a
+    temporary name and renamed, so it is complete or absent.
+    """
+    from mncompile.cli import render
+    from mncompile.emit import emit as run_emit
+
+    result = run_emit(model, target, out, golden=golden, dataset=dataset, force=force, budget=budget,
+                      ram=ram, flash=flash, reporter=render.RichReporter())
+    if json_output:
+        render.print_json(result.to_json())
+        return
+    for line in render.emit_lines(result):
+        render.out.print(line, highlight=False)
+
+
+@app.command()
+@_handle_errors
 def build(
     alpha: float = ALPHA,
     budget: str | None = typer.Option(None, "--budget", help="Total model memory: constants + arena + "
@@ -318,6 +358,7 @@ def build(
                                       "quantization (stratified over classes, training split)."),
     layer_samples: int = typer.Option(32, "--layer-samples", help="Validation images for the "
                                       "per-layer SQNR (0 skips it)."),
+    golden: int = typer.Option(4, "--golden", help="Golden vectors the firmware checks."),
     out: Path = typer.Option(Path("mncompile-build"), "--out", "-o",
                              help="Build folder; build owns it and replaces its own files."),
     json_output: bool = JSON_OPTION,
@@ -326,9 +367,10 @@ def build(
 
     This release trains (or loads) the model, quantizes it to int8
     (OUT/model_int8.tflite), compares float with int8 on the host emulators
-    (OUT/eval.json), plans the arena (OUT/plan/) and checks the budget and the
-    target's RAM and flash (exit 8 when over, saying what would fit). It says
-    which later stages are not implemented yet.
+    (OUT/eval.json), plans the arena (OUT/plan/), checks the budget and the
+    target's RAM and flash (exit 8 when over, saying what would fit) and writes
+    the TFLM firmware project (OUT/firmware/, see `mncompile emit`). The
+    validate stage (running the firmware on QEMU) is not implemented yet.
     """
     from mncompile.cli import render
     from mncompile.model.train import TrainConfig
@@ -338,7 +380,7 @@ def build(
     options = BuildOptions(arch=arch, alpha=alpha, resolution=_resolution(resolution, rho, 96),
                            channels=channels, dataset=dataset, model=model, budget=budget,
                            ram=ram, flash=flash, target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed),
-                           calib_samples=calib_samples, layer_samples=layer_samples)
+                           calib_samples=calib_samples, layer_samples=layer_samples, golden=golden)
     result = run_build(options, render.RichReporter())
     if json_output:
         render.print_json(result.to_json())
@@ -367,9 +409,10 @@ def build(
         render.out.print(render.plan_summary(result.plan), highlight=False)
     if result.memory is not None:
         render.out.print(render.memory_table(result.memory))
-    render.out.print("stages done: " + ", ".join(result.completed)
-                     + "; not implemented in this release: " + ", ".join(result.pending),
-                     highlight=False)
+    if result.emitted is not None:
+        for line in render.emit_lines(result.emitted):
+            render.out.print(line, highlight=False)
+    render.out.print(render.build_summary(result), highlight=False)
 
 
 @app.command()

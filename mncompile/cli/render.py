@@ -178,3 +178,44 @@ def memory_table(report) -> Table:
         table.add_row(row.name, row.what, f"{row.used:,}", f"{row.limit:,}",
                       f"{row.headroom:,}" if row.fits else f"[red]{row.headroom:,}[/]", row.source)
     return table
+
+
+def emit_lines(result) -> list[str]:
+    """What `emit` (and the end of `build`) prints about the written project."""
+    t = result.target
+    lines = [f"wrote {result.out}/ ({len(result.files) + 1} files): TFLM project for {t.name}, "
+             f"board {result.board.name}",
+             f"flash: model {result.firmware_model_bytes:,} B (memory plan embedded); "
+             f"RAM: tensor arena {result.arena_bytes['reference']:,} B "
+             f"(predicted {result.arena_predicted['reference']:,} B + margin; CMSIS-NN "
+             f"{result.arena_bytes['cmsis-nn']:,} B)",
+             f"golden vectors: {result.golden.count} ({result.golden.source}), expected outputs from "
+             "the TFLM host interpreter",
+             f"build: cmake -S {result.out} -B {result.out}/build -G Ninja -DTFLM_ROOT=/path/to/tflite-micro "
+             f"&& cmake --build {result.out}/build"]
+    if t.qemu_machine:
+        lines.append(f"run on QEMU {t.qemu_machine}: cmake --build {result.out}/build --target run")
+    return lines
+
+
+def build_summary(result) -> str:
+    """The last lines of `build`: accuracy, RAM, flash, headroom, where the project is."""
+    parts = []
+    e = result.evaluation
+    if e is not None:
+        parts.append(f"accuracy float {e.float_accuracy:.2%}, int8 {e.int8_accuracy:.2%} "
+                     f"({e.samples} validation images)")
+    m = result.memory
+    if m is not None:
+        rows = {row.name: row for row in m.rows}
+        for name in ("ram", "flash", "budget"):
+            row = rows.get(name)
+            if row is not None:
+                parts.append(f"{name} {row.used:,} / {row.limit:,} B")
+        parts.append(f"headroom {m.headroom:,} B")
+    if result.emitted is not None:
+        parts.append(f"project {result.emitted.out}")
+    done = "stages done: " + ", ".join(result.completed)
+    if result.pending:
+        done += "; not implemented in this release: " + ", ".join(result.pending)
+    return "summary: " + "; ".join(parts) + "\n" + done

@@ -1,0 +1,141 @@
+"""Configure and build a generated firmware project with CMake and arm-none-eabi-gcc,
+and read what the firmware prints.
+
+`build_project` runs ``cmake -S PROJECT -B BUILD -G Ninja`` (Unix Makefiles when Ninja
+is missing) with the TFLM paths given, then ``cmake --build``, and reports the ELF and
+its text/data/bss sizes. `parse_firmware_output` reads the lines `main.cc` prints
+("vector k: PASS ...", "summary: ...", "arena: ...").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from mncompile.errors import FirmwareBuildError
+from mncompile.progress import NullReporter, Reporter
+
+
+@dataclass(frozen=True)
+class FirmwareBuild:
+    elf: Path
+    build_dir: Path
+    text: int
+    data: int
+    bss: int
+    kernels: str  # "reference" or "cmsis-nn", from the CMake cache
+
+
+def _require(program: str, package: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        raise FirmwareBuildError(f"{program} is not installed",
+                                 hint=f"install {package} (Debian: apt-get install {package}), or run `make setup`")
+    return path
+
+
+def _run(cmd: list[str], what: str, timeout: float, log: Path) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FirmwareBuildError(f"{what} took longer than {timeout:.0f} s: {' '.join(cmd)}") from None
+    with log.open("a", encoding="utf-8") as f:
+        f.write(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\n")
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise FirmwareBuildError(f"{what} failed (exit {proc.returncode}):\n{tail}", hint=f"full log: {log}")
+
+
+def elf_sizes(elf: Path) -> tuple[int, int, int]:
+    """text, data, bss of `elf`, as arm-none-eabi-size (Berkeley format) counts them."""
+    size = _require("arm-none-eabi-size", "binutils-arm-none-eabi")
+    out = subprocess.run([size, "-B", str(elf)], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
+    return text, data, bss
+
+
+def build_project(project: Path, build_dir: Path | None = None, *, tflm_root: Path | None = None,
+                  cmsis_nn_root: Path | None = None, third_party: Path | None = None,
+                  extra_args: tuple[str, ...] = (), timeout: float = 3600,
+                  reporter: Reporter = NullReporter()) -> FirmwareBuild:
+    """Configure and build `project` in `build_dir` (default PROJECT/build)."""
+    project = Path(project).resolve()
+    if not (project / "CMakeLists.txt").is_file():
+        raise FirmwareBuildError(f"{project} has no CMakeLists.txt", hint="pass a folder written by `mncompile emit`")
+    cmake = _require("cmake", "cmake")
+    _require("arm-none-eabi-gcc", "gcc-arm-none-eabi")
+    build_dir = Path(build_dir or project / "build").resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log = build_dir / "mncompile-build.log"
+    log.write_text("", encoding="utf-8")
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else ["-G", "Unix Makefiles"]
+    args = [cmake, "-S", str(project), "-B", str(build_dir), *generator]
+    for name, value in (("TFLM_ROOT", tflm_root), ("CMSIS_NN_ROOT", cmsis_nn_root),
+                        ("TFLM_THIRD_PARTY_DIR", third_party)):
+        if value is not None:
+            args.append(f"-D{name}={Path(value).resolve()}")
+    reporter.stage("firmware", f"configuring {project.name} with CMake")
+    _run([*args, *extra_args], "CMake configure", timeout, log)
+    reporter.stage("firmware", f"compiling (TFLM's sources take minutes the first time; log {log})")
+    _run([cmake, "--build", str(build_dir), "--parallel", str(os.cpu_count() or 2)], "the firmware build",
+         timeout, log)
+    elf = build_dir / "firmware.elf"
+    if not elf.is_file():
+        raise FirmwareBuildError(f"the build finished without {elf}", hint=f"see {log}")
+    cache = (build_dir / "CMakeCache.txt").read_text(encoding="utf-8", errors="replace")
+    kernels = "cmsis-nn" if re.search(r"^MNCOMPILE_TFLM_KERNELS[^=]*=cmsis-nn$", cache, re.M) else "reference"
+    return FirmwareBuild(elf, build_dir, *elf_sizes(elf), kernels=kernels)
+
+
+@dataclass(frozen=True)
+class VectorResult:
+    index: int
+    passed: bool
+    ticks: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class FirmwareReport:
+    vectors: tuple[VectorResult, ...]
+    passed: int | None  # from the summary line; None when the firmware never printed one
+    total: int | None
+    arena_reserved: int | None
+    arena_used: int | None
+    arena_predicted: int | None
+    ticks_unit: str | None
+
+    @property
+    def all_passed(self) -> bool:
+        return (self.total is not None and self.passed == self.total and len(self.vectors) == self.total
+                and all(v.passed for v in self.vectors))
+
+
+_VECTOR = re.compile(r"^vector (\d+): (PASS|FAIL)(.*)$")
+_TICKS = re.compile(r"(\d+) ([A-Za-z][A-Za-z ]*?)\)?$")
+_SUMMARY = re.compile(r"^summary: (\d+)/(\d+) PASS, arena_used_bytes (\d+)")
+_ARENA = re.compile(r"^arena: (\d+) bytes reserved, arena_used_bytes\(\) = (\d+), predicted (\d+)")
+
+
+def parse_firmware_output(text: str) -> FirmwareReport:
+    vectors, summary, arena, unit = [], None, None, None
+    for line in text.splitlines():
+        line = line.strip()
+        if m := _VECTOR.match(line):
+            ticks = _TICKS.search(m.group(3))
+            if ticks:
+                unit = ticks.group(2)
+            vectors.append(VectorResult(int(m.group(1)), m.group(2) == "PASS",
+                                        int(ticks.group(1)) if ticks else None, m.group(3).strip(", ")))
+        elif m := _SUMMARY.match(line):
+            summary = m
+        elif m := _ARENA.match(line):
+            arena = m
+    return FirmwareReport(tuple(vectors), int(summary.group(1)) if summary else None,
+                          int(summary.group(2)) if summary else None,
+                          int(arena.group(1)) if arena else None, int(arena.group(2)) if arena else None,
+                          int(arena.group(3)) if arena else None, unit)
