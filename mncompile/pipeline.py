@@ -18,6 +18,8 @@ from pathlib import Path
 
 from mncompile import __version__
 from mncompile.budget import BudgetReport, check_budget, enforce
+from mncompile.emit import EmitResult, emit
+from mncompile.emit.golden import DEFAULT_GOLDEN
 from mncompile.fit import check_estimate, estimate, suggestion
 from mncompile.model.analytic import NetworkSummary, summarize
 from mncompile.model.datasets import load_dataset, natural_channels
@@ -33,10 +35,11 @@ from mncompile.units import parse_size
 from mncompile.validate.accuracy import DEFAULT_LAYER_SAMPLES, EvalReport, evaluate
 
 STAGES = ("model", "quantize", "eval", "plan", "emit", "validate")
-PENDING = ("emit", "validate")
+PENDING = ("validate",)
 INT8_NAME = "model_int8.tflite"
 EVAL_NAME = "eval.json"
 PLAN_DIR = "plan"
+FIRMWARE_DIR = "firmware"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class BuildOptions:
     train: TrainConfig = field(default_factory=TrainConfig)
     calib_samples: int = DEFAULT_CALIB_SAMPLES
     layer_samples: int = DEFAULT_LAYER_SAMPLES
+    golden: int = DEFAULT_GOLDEN
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class BuildResult:
     evaluation: EvalReport | None
     plan: PlanResult | None
     memory: BudgetReport | None
+    emitted: EmitResult | None
     completed: tuple[str, ...]
     pending: tuple[str, ...]
 
@@ -87,6 +92,7 @@ class BuildResult:
             "plan": ({k: v for k, v in self.plan.to_json().items() if k != "buffers"}
                      if self.plan else None),
             "memory": self.memory.to_json() if self.memory else None,
+            "emit": self.emitted.to_json() if self.emitted else None,
             "stages": [{"name": s, "status": "done" if s in self.completed
                         else "not implemented" if s in self.pending else "skipped"}
                        for s in STAGES],
@@ -148,10 +154,16 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     spec = _spec_of(model, trained)
     enforce(memory, suggestion(spec, target, budget, ram, flash) if spec else None)
 
-    reporter.info(f"stages {', '.join(PENDING)} are not implemented in mncompile "
+    emitted = emit(quantized.path, target, options.out / FIRMWARE_DIR, golden=options.golden,
+                   dataset=options.dataset, force=True, budget=budget, ram=ram, flash=flash, plan=planned,
+                   reporter=reporter)
+    completed.append("emit")
+    memory = emitted.memory  # the firmware's own figures: the arena it reserves, the model it carries
+
+    reporter.info(f"stage {', '.join(PENDING)} is not implemented in mncompile "
                   f"{__version__}; build stops after '{completed[-1]}'")
     return BuildResult(options, target, budget, model, trained, summary, quantized, evaluation,
-                       planned, memory, tuple(completed), PENDING)
+                       planned, memory, emitted, tuple(completed), PENDING)
 
 
 def _spec_of(model: LoadedModel, trained: TrainResult | None) -> MobileNetSpec | None:

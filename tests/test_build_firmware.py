@@ -1,0 +1,83 @@
+"""`mncompile build` end to end, and the generated TFLM project built against real TFLM.
+
+`build --alpha 0.25 --budget 6MB --target cortex-m7` runs once per session, from nothing
+(training on the default dataset). When TFLM_ROOT names a tflite-micro checkout whose
+third-party downloads are in place (flatbuffers, gemmlowp, ruy; see the README's
+"Testing against real TFLM"), the project it wrote is compiled with arm-none-eabi-gcc
+and run on QEMU mps2-an500: every golden vector must PASS, bit for bit, and the arena
+TFLM reports must equal mncompile's prediction. CMSIS_NN_ROOT adds the CMSIS-NN build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+TFLM_ROOT = os.environ.get("TFLM_ROOT")
+CMSIS_NN_ROOT = os.environ.get("CMSIS_NN_ROOT")
+
+
+@pytest.fixture(scope="session")
+def canonical_build(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("canonical") / "out"
+    proc = run_cli("build", "--alpha", "0.25", "--budget", "6MB", "--target", "cortex-m7", "--out", str(out),
+                   check=True, timeout=1800)
+    return {"out": out, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def test_canonical_build_writes_a_complete_project_from_nothing(canonical_build):
+    out = canonical_build["out"]
+    project = out / "firmware"
+    for rel in ("CMakeLists.txt", "README.md", "mncompile.json", "src/main.cc", "src/model_data.cc",
+                "src/golden_data.cc", "src/model_settings.h", "firmware/boards/mps2-an500/linker.ld"):
+        assert (project / rel).is_file(), rel
+    doc = json.loads((project / "mncompile.json").read_text())
+    assert doc["options"]["target"] == "cortex-m7" and doc["options"]["budget"] == 6 * 1024 * 1024
+    assert doc["memory"]["fits"] is True
+    # golden vectors are real validation images of the default dataset, with true labels
+    assert doc["golden"]["source"] == "digits validation split" and len(doc["golden"]["labels"]) == 4
+    assert min(doc["golden"]["labels"]) >= 0
+    labels = re.findall(r'^\s+"(\d)",$', (project / "src/model_data.cc").read_text(), re.M)
+    assert labels == [str(d) for d in range(10)]
+    # the summary: accuracy, RAM, flash, budget, headroom, where the project is
+    summary = canonical_build["stdout"]
+    assert re.search(r"summary: accuracy float \d+\.\d\d%, int8 \d+\.\d\d%", summary), summary
+    for word in ("ram ", "flash ", "budget ", "headroom ", f"project {project}"):
+        assert word in summary, word
+    assert "stages done: model, quantize, eval, plan, emit" in summary
+    # the model in flash is the quantized model with the plan embedded
+    assert doc["model"]["sha256"] == __import__("hashlib").sha256((out / "model_int8.tflite").read_bytes()).hexdigest()
+
+
+def _build_and_run(project: Path, build_dir: Path, kernels: str, **roots) -> None:
+    from mncompile.run.build import build_project, parse_firmware_output
+    from mncompile.run.qemu import run_qemu
+
+    firmware = build_project(project, build_dir, **roots)
+    assert firmware.kernels == kernels
+    result = run_qemu(firmware.elf, "mps2-an500", timeout=300)
+    print(result.output)  # the note quotes it: pytest -s shows it
+    report = parse_firmware_output(result.output)
+    doc = json.loads((project / "mncompile.json").read_text())
+    assert result.exit_code == 0, result.output
+    assert report.all_passed and report.total == doc["golden"]["count"], result.output
+    assert report.arena_used == doc["arena"]["predicted_bytes"][kernels] == report.arena_predicted
+    assert report.ticks_unit == "SysTick ticks" and all(v.ticks and v.ticks > 0 for v in report.vectors)
+
+
+@pytest.mark.skipif(not TFLM_ROOT, reason="TFLM_ROOT is unset: point it at a tflite-micro checkout with its "
+                                          "third-party downloads to build the TFLM project (README: Testing "
+                                          "against real TFLM)")
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
+def test_tflm_project_builds_and_every_golden_vector_passes_on_qemu(canonical_build, tmp_path):
+    project = canonical_build["out"] / "firmware"
+    _build_and_run(project, tmp_path / "build-ref", "reference", tflm_root=Path(TFLM_ROOT))
+    if CMSIS_NN_ROOT:
+        _build_and_run(project, tmp_path / "build-cmsis", "cmsis-nn", tflm_root=Path(TFLM_ROOT),
+                       cmsis_nn_root=Path(CMSIS_NN_ROOT))
