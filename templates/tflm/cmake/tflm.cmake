@@ -58,7 +58,8 @@
 # set is not enabled, nor are the project's: warning options inherited from
 # add_compile_options() are dropped for this target, -Wno-error is appended (so
 # a -Werror in CMAKE_CXX_FLAGS does not apply either) and -Wno-psabi silences
-# GCC's Arm ABI notes. TFLM and CMSIS-NN then build without a single warning.
+# GCC's Arm ABI notes should another CPU/ABI give them. With GCC 12.2 TFLM and
+# CMSIS-NN build without a single warning (cortex-m4/m7/m33/m55).
 # The build type's flags (CMAKE_CXX_FLAGS_<CONFIG>, e.g. -DNDEBUG in Release)
 # apply as to the rest of the project; the -O level is overridden by
 # MNCOMPILE_TFLM_OPT, which comes after them on the command line.
@@ -541,8 +542,43 @@ target_compile_options(tflm PRIVATE
   -fno-unwind-tables -fno-asynchronous-unwind-tables
   $<$<COMPILE_LANGUAGE:CXX>:-fno-rtti -fno-exceptions -fno-threadsafe-statics>
   -Wno-error
-  # GCC on Arm: "parameter passing for argument of type ... changed in GCC 7.1".
+  # GCC on Arm: "parameter passing for argument of type ... changed in GCC 7.1"
+  # notes (none at tflite-micro 90b983c2b3f1 with GCC 12.2; kept for others).
   -Wno-psabi)
+
+# GCC 12 + binutils 2.40 with MVE (-mcpu=cortex-m55/m85): GCC's late
+# if-conversion puts VCVT in IT blocks, and gas then reads `vcvtne.f32.s32` as
+# the MVE VCVTN with an `e` predicate: "Error: syntax error -- `vcvtne.f32.s32
+# s15,s17'" (kernels/resize_nearest_neighbor.cc at tflite-micro 90b983c2b3f1).
+# Probe the assembler with the project's CPU flags; if it assembles the plain
+# instruction but not the conditional one, build without late if-conversion.
+# PUBLIC: the application's own float code meets the same assembler.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  include(CheckCXXSourceCompiles)
+  set(_mncompile_saved_type "${CMAKE_TRY_COMPILE_TARGET_TYPE}")
+  set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+  set(_mncompile_saved_quiet "${CMAKE_REQUIRED_QUIET}")
+  set(CMAKE_REQUIRED_QUIET ON)
+  check_cxx_source_compiles(
+    "int main() { __asm__ volatile(\"vcvt.f32.s32 s15, s17\"); return 0; }"
+    MNCOMPILE_TFLM_AS_VCVT)
+  if(MNCOMPILE_TFLM_AS_VCVT)
+    check_cxx_source_compiles(
+      "int main() { __asm__ volatile(\"cmp r0, #0; it ne; vcvtne.f32.s32 s15, s17\"); return 0; }"
+      MNCOMPILE_TFLM_AS_VCVTNE)
+    if(NOT MNCOMPILE_TFLM_AS_VCVTNE)
+      message(STATUS "mncompile: this assembler rejects conditional VCVT (MVE): "
+                     "compiling with -fno-if-conversion2")
+      target_compile_options(tflm PUBLIC -fno-if-conversion2)
+    endif()
+  endif()
+  if(_mncompile_saved_type)
+    set(CMAKE_TRY_COMPILE_TARGET_TYPE "${_mncompile_saved_type}")
+  else()
+    unset(CMAKE_TRY_COMPILE_TARGET_TYPE)
+  endif()
+  set(CMAKE_REQUIRED_QUIET "${_mncompile_saved_quiet}")
+endif()
 
 # Clean up the helper variables (this file runs in the includer's scope).
 foreach(_mncompile_var IN ITEMS
@@ -552,7 +588,7 @@ foreach(_mncompile_var IN ITEMS
     _mncompile_tflm_nn_sources _mncompile_tflm_variants _mncompile_tflm_patched _mncompile_m
     _mncompile_re _mncompile_variant _mncompile_name _mncompile_at _mncompile_n _mncompile_n_nn
     _mncompile_opts _mncompile_languages _mncompile_dep _mncompile_dir _mncompile_result
-    _mncompile_head
+    _mncompile_head _mncompile_saved_type _mncompile_saved_quiet
     _mncompile_pin_GEMMLOWP_URL _mncompile_pin_GEMMLOWP_MD5 _mncompile_pin_RUY_URL
     _mncompile_pin_RUY_MD5 _mncompile_pin_FLATBUFFERS_URL _mncompile_pin_FLATBUFFERS_MD5
     _mncompile_pin_CMSIS_URL _mncompile_pin_CMSIS_MD5 _mncompile_pin_CMSIS_NN_URL
