@@ -4,7 +4,8 @@ and read what the firmware prints.
 `build_project` runs ``cmake -S PROJECT -B BUILD -G Ninja`` (Unix Makefiles when Ninja
 is missing) with the TFLM paths given, then ``cmake --build``, and reports the ELF and
 its text/data/bss sizes. `parse_firmware_output` reads the lines `main.cc` prints
-("vector k: PASS ...", "summary: ...", "arena: ...").
+("vector k: PASS ...", "summary: ...", "arena: ...", "error: ...").
+`configured_tflm` says which TFLM an existing build folder was configured with.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class FirmwareBuild:
     text: int
     data: int
     bss: int
-    kernels: str  # "reference" or "cmsis-nn", from the CMake cache
+    kernels: str  # "reference" or "cmsis-nn" (from BUILD/mncompile-kernels.txt), "unknown" without it
 
 
 def _require(program: str, package: str) -> str:
@@ -86,9 +87,26 @@ def build_project(project: Path, build_dir: Path | None = None, *, tflm_root: Pa
     elf = build_dir / "firmware.elf"
     if not elf.is_file():
         raise FirmwareBuildError(f"the build finished without {elf}", hint=f"see {log}")
-    cache = (build_dir / "CMakeCache.txt").read_text(encoding="utf-8", errors="replace")
-    kernels = "cmsis-nn" if re.search(r"^MNCOMPILE_TFLM_KERNELS[^=]*=cmsis-nn$", cache, re.M) else "reference"
+    marker = build_dir / "mncompile-kernels.txt"  # the generated CMakeLists.txt writes it
+    kernels = marker.read_text(encoding="utf-8").strip() if marker.is_file() else "unknown"
     return FirmwareBuild(elf, build_dir, *elf_sizes(elf), kernels=kernels)
+
+
+def configured_tflm(build_dir: Path) -> str | None:
+    """The TFLM source an existing build folder was configured with: its TFLM_ROOT, or the
+    tflite-micro tree FetchContent downloaded there; None when it has none (or no cache)."""
+    cache = Path(build_dir) / "CMakeCache.txt"
+    if not cache.is_file():
+        return None
+    values = dict(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*):[A-Z]+=(.*)$",
+                             cache.read_text(encoding="utf-8", errors="replace"), re.M))
+    if values.get("TFLM_ROOT"):
+        return values["TFLM_ROOT"]
+    base = Path(values.get("FETCHCONTENT_BASE_DIR") or Path(build_dir) / "_deps")
+    downloaded = base / "tflite_micro-src"
+    if (downloaded / "tensorflow" / "lite" / "micro" / "micro_interpreter.cc").is_file():
+        return str(downloaded)
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,8 @@ class VectorResult:
     passed: bool
     ticks: int | None
     detail: str
+    predicted: int | None = None  # the class a PASS line names
+    mismatch: tuple[int, int, int] | None = None  # a FAIL line's (output index, got, expected)
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,7 @@ class FirmwareReport:
     arena_used: int | None
     arena_predicted: int | None
     ticks_unit: str | None
+    errors: tuple[str, ...] = ()  # the firmware's "error: ..." lines
 
     @property
     def all_passed(self) -> bool:
@@ -118,24 +139,33 @@ class FirmwareReport:
 _VECTOR = re.compile(r"^vector (\d+): (PASS|FAIL)(.*)$")
 _TICKS = re.compile(r"(\d+) ([A-Za-z][A-Za-z ]*?)\)?$")
 _SUMMARY = re.compile(r"^summary: (\d+)/(\d+) PASS, arena_used_bytes (\d+)")
+_CLASS = re.compile(r"^, class (-?\d+) \(")
+_MISMATCH = re.compile(r"^ at output index (\d+): got (-?\d+), expected (-?\d+)")
 _ARENA = re.compile(r"^arena: (\d+) bytes reserved, arena_used_bytes\(\) = (\d+), predicted (\d+)")
 
 
 def parse_firmware_output(text: str) -> FirmwareReport:
-    vectors, summary, arena, unit = [], None, None, None
+    vectors, summary, arena, unit, errors = [], None, None, None, []
     for line in text.splitlines():
         line = line.strip()
         if m := _VECTOR.match(line):
-            ticks = _TICKS.search(m.group(3))
+            rest = m.group(3)
+            ticks = _TICKS.search(rest)
             if ticks:
                 unit = ticks.group(2)
+            predicted = _CLASS.match(rest)
+            mismatch = _MISMATCH.match(rest)
             vectors.append(VectorResult(int(m.group(1)), m.group(2) == "PASS",
-                                        int(ticks.group(1)) if ticks else None, m.group(3).strip(", ")))
+                                        int(ticks.group(1)) if ticks else None, rest.strip(", :"),
+                                        int(predicted.group(1)) if predicted else None,
+                                        tuple(int(g) for g in mismatch.groups()) if mismatch else None))
         elif m := _SUMMARY.match(line):
             summary = m
         elif m := _ARENA.match(line):
             arena = m
+        elif line.startswith("error:"):
+            errors.append(line)
     return FirmwareReport(tuple(vectors), int(summary.group(1)) if summary else None,
                           int(summary.group(2)) if summary else None,
                           int(arena.group(1)) if arena else None, int(arena.group(2)) if arena else None,
-                          int(arena.group(3)) if arena else None, unit)
+                          int(arena.group(3)) if arena else None, unit, tuple(errors))
