@@ -48,6 +48,12 @@ class ModelError(MncompileError):
     kind = "model"
 
 
+class UnsupportedOpError(ModelError):
+    """The AOT backend cannot compile an operator (or a configuration of one) of the model."""
+
+    kind = "unsupported-op"
+
+
 class OutputExistsError(MncompileError):
     """An output path exists and `--force` was not given."""
 
@@ -83,6 +89,23 @@ class FirmwareBuildError(MncompileError):
     kind = "firmware-build"
 
 
+class FirmwareValidationError(MncompileError):
+    """The firmware ran on QEMU but did not reproduce the host: a golden vector FAILed or was never
+    reported, the firmware stopped early (AllocateTensors() failed, a fault), or the project's
+    reference outputs differ from its manifest. `document` is the run report; the JSON form of
+    the error is that report with the error's fields added, so --json still prints one document."""
+
+    exit_code = 10
+    kind = "firmware-validation"
+
+    def __init__(self, message: str, hint: str | None = None, document: dict | None = None):
+        super().__init__(message, hint)
+        self.document = document
+
+    def to_json(self) -> dict:
+        return {**(self.document or {}), **super().to_json()}
+
+
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
@@ -98,5 +121,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
                             "or flash allow)"),
     (FirmwareBuildError.exit_code, "firmware build error (CMake or arm-none-eabi-gcc failed on the generated "
                                    "project; the log names the step)"),
+    (FirmwareValidationError.exit_code, "firmware validation failed (on QEMU a golden vector FAILed or was not "
+                                        "reported, or the firmware stopped early)"),
     (130, "interrupted (Ctrl-C)"),
 )

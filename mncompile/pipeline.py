@@ -3,11 +3,12 @@
     model -> quantize -> eval -> plan -> emit -> validate
 
 (eval: float vs int8 on the host emulators; plan: arena plan and the memory
-budget; validate: firmware vs host.)
+budget; validate: firmware vs host, i.e. `mncompile run` on OUT/firmware.)
 
 Each stage is a function from frozen inputs to a frozen result. Stages not
-yet implemented in this release are listed in `PENDING` and reported as such,
-so `build` says plainly where it stopped.
+yet implemented in this release are listed in `PENDING` (none now) and reported
+as such, so `build` says plainly where it stopped. validate runs only with
+`BuildOptions.run` (it needs TFLM and QEMU); without it the stage is "skipped".
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from mncompile import __version__
 from mncompile.budget import BudgetReport, check_budget, enforce
-from mncompile.emit import EmitResult, emit
+from mncompile.emit import BACKENDS, EmitResult, emit
 from mncompile.emit.golden import DEFAULT_GOLDEN
 from mncompile.fit import check_estimate, estimate, suggestion
 from mncompile.model.analytic import NetworkSummary, summarize
@@ -30,16 +31,18 @@ from mncompile.model.train import TrainConfig, TrainResult, train
 from mncompile.plan import PlanResult, plan_model, write_plan_files
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize import DEFAULT_CALIB_SAMPLES, QuantizeResult, quantize
+from mncompile.run.validate import RunResult, check_runnable, resolve_tflm, run_project
 from mncompile.targets import Target, get_target
 from mncompile.units import parse_size
 from mncompile.validate.accuracy import DEFAULT_LAYER_SAMPLES, EvalReport, evaluate
 
 STAGES = ("model", "quantize", "eval", "plan", "emit", "validate")
-PENDING = ("validate",)
+PENDING: tuple[str, ...] = ()
 INT8_NAME = "model_int8.tflite"
 EVAL_NAME = "eval.json"
 PLAN_DIR = "plan"
 FIRMWARE_DIR = "firmware"
+RUN_BUILD_DIR = "firmware-build"  # beside OUT/firmware, which emit replaces: TFLM compiles once
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class BuildOptions:
     calib_samples: int = DEFAULT_CALIB_SAMPLES
     layer_samples: int = DEFAULT_LAYER_SAMPLES
     golden: int = DEFAULT_GOLDEN
+    run: bool = False  # validate: build OUT/firmware (TFLM_ROOT from the environment) and run it on QEMU
+    backend: str = "tflm"  # emit's backend: "tflm" (TFLM project) or "aot" (C calling mncompile's kernels)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class BuildResult:
     emitted: EmitResult | None
     completed: tuple[str, ...]
     pending: tuple[str, ...]
+    validation: RunResult | None = None
 
     def to_json(self) -> dict:
         o = self.options
@@ -93,6 +99,7 @@ class BuildResult:
                      if self.plan else None),
             "memory": self.memory.to_json() if self.memory else None,
             "emit": self.emitted.to_json() if self.emitted else None,
+            "run": self.validation.to_json() if self.validation else None,
             "stages": [{"name": s, "status": "done" if s in self.completed
                         else "not implemented" if s in self.pending else "skipped"}
                        for s in STAGES],
@@ -105,6 +112,14 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     budget = parse_size(options.budget) if options.budget is not None else None
     ram = parse_size(options.ram) if options.ram is not None else None
     flash = parse_size(options.flash) if options.flash is not None else None
+    if options.backend not in BACKENDS:
+        from mncompile.errors import InvalidOptionError
+
+        raise InvalidOptionError(f"unknown backend {options.backend!r}", hint=f"use one of: {', '.join(BACKENDS)}")
+    if options.run:  # what validate needs, checked before hours of work: QEMU, a TFLM to build with
+        check_runnable(target)
+        resolve_tflm(None, options.out / RUN_BUILD_DIR, options.out / FIRMWARE_DIR,
+                     needs_tflm=options.backend == "tflm")
     completed = ["model"]
 
     reporter.stage("model")
@@ -152,18 +167,25 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     reporter.info(f"lower bound {planned.lower_bound:,} B, TFLM greedy {planned.greedy.arena_bytes:,} B, "
                   f"mncompile {planned.ours.arena_bytes:,} B; device arena {planned.device_arena_bytes:,} B")
     spec = _spec_of(model, trained)
-    enforce(memory, suggestion(spec, target, budget, ram, flash) if spec else None)
+    if options.backend == "tflm":  # the AOT backend's emit checks its own, smaller, static arena
+        enforce(memory, suggestion(spec, target, budget, ram, flash) if spec else None)
 
     emitted = emit(quantized.path, target, options.out / FIRMWARE_DIR, golden=options.golden,
                    dataset=options.dataset, force=True, budget=budget, ram=ram, flash=flash, plan=planned,
-                   reporter=reporter)
+                   backend=options.backend, reporter=reporter)
     completed.append("emit")
     memory = emitted.memory  # the firmware's own figures: the arena it reserves, the model it carries
 
-    reporter.info(f"stage {', '.join(PENDING)} is not implemented in mncompile "
-                  f"{__version__}; build stops after '{completed[-1]}'")
+    validation = None
+    if options.run:
+        reporter.stage("validate", f"building {emitted.out} and running it on QEMU {target.qemu_machine}")
+        validation = run_project(emitted.out, build_dir=options.out / RUN_BUILD_DIR, reporter=reporter)
+        completed.append("validate")
+    else:
+        reporter.info("validate skipped: pass --run to build the firmware (TFLM_ROOT) and check it on QEMU, "
+                      f"or run `mncompile run {emitted.out}`")
     return BuildResult(options, target, budget, model, trained, summary, quantized, evaluation,
-                       planned, memory, emitted, tuple(completed), PENDING)
+                       planned, memory, emitted, tuple(completed), PENDING, validation)
 
 
 def _spec_of(model: LoadedModel, trained: TrainResult | None) -> MobileNetSpec | None:

@@ -32,6 +32,9 @@ app = typer.Typer(
 )
 
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
+BACKEND_OPTION = typer.Option("tflm", "--backend", help="tflm: a TensorFlow Lite Micro project (the "
+                              "interpreter runs the model); aot: C code calling mncompile's int8 kernels, "
+                              "compiled ahead of time (no TFLM, one static arena, bit-exact with TFLM).")
 DEBUG = {"on": False}
 
 
@@ -310,9 +313,13 @@ def emit(
     flash: str | None = typer.Option(None, "--flash", help="Override the target's flash (the model)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing project folder written by "
                                "mncompile (a folder without mncompile.json is never deleted)."),
+    backend: str = BACKEND_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write a TensorFlow Lite Micro firmware project for an int8 model.
+
+    With --backend aot the project has no TFLM: src/model.c calls mncompile's
+    int8 kernels layer by layer, constants folded, activations in one static arena.
 
     The project holds the model as a C array in a flash section (with mncompile's
     memory plan embedded), golden vectors with the TFLM host interpreter's outputs,
@@ -324,11 +331,11 @@ def emit(
     from mncompile.emit import emit as run_emit
 
     result = run_emit(model, target, out, golden=golden, dataset=dataset, force=force, budget=budget,
-                      ram=ram, flash=flash, reporter=render.RichReporter())
+                      ram=ram, flash=flash, backend=backend, reporter=render.RichReporter())
     if json_output:
         render.print_json(result.to_json())
         return
-    for line in render.emit_lines(result):
+    for line in render.emit_lines(result) if result.backend == "tflm" else result.summary_lines():
         render.out.print(line, highlight=False)
 
 
@@ -361,16 +368,21 @@ def build(
     golden: int = typer.Option(4, "--golden", help="Golden vectors the firmware checks."),
     out: Path = typer.Option(Path("mncompile-build"), "--out", "-o",
                              help="Build folder; build owns it and replaces its own files."),
+    run: bool = typer.Option(False, "--run", help="Validate: build OUT/firmware against the tflite-micro "
+                             "checkout in $TFLM_ROOT (in OUT/firmware-build) and run it on the target's QEMU "
+                             "machine, as `mncompile run` does (exit 10 when a vector FAILs)."),
+    backend: str = BACKEND_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run the pipeline: model -> quantize -> eval -> plan -> emit -> validate.
 
-    This release trains (or loads) the model, quantizes it to int8
-    (OUT/model_int8.tflite), compares float with int8 on the host emulators
-    (OUT/eval.json), plans the arena (OUT/plan/), checks the budget and the
-    target's RAM and flash (exit 8 when over, saying what would fit) and writes
-    the TFLM firmware project (OUT/firmware/, see `mncompile emit`). The
-    validate stage (running the firmware on QEMU) is not implemented yet.
+    Trains (or loads) the model, quantizes it to int8 (OUT/model_int8.tflite),
+    compares float with int8 on the host emulators (OUT/eval.json), plans the
+    arena (OUT/plan/), checks the budget and the target's RAM and flash (exit 8
+    when over, saying what would fit) and writes the TFLM firmware project
+    (OUT/firmware/, see `mncompile emit`). With --run, validate builds it and
+    checks every golden vector on QEMU (see `mncompile run`); without, validate
+    is skipped.
     """
     from mncompile.cli import render
     from mncompile.model.train import TrainConfig
@@ -380,9 +392,12 @@ def build(
     options = BuildOptions(arch=arch, alpha=alpha, resolution=_resolution(resolution, rho, 96),
                            channels=channels, dataset=dataset, model=model, budget=budget,
                            ram=ram, flash=flash, target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed),
-                           calib_samples=calib_samples, layer_samples=layer_samples, golden=golden)
+                           calib_samples=calib_samples, layer_samples=layer_samples, golden=golden, run=run,
+                           backend=backend)
     result = run_build(options, render.RichReporter())
     if json_output:
+        if result.validation is not None:
+            result.validation.raise_if_failed(result.to_json())
         render.print_json(result.to_json())
         return
     if result.summary is not None:
@@ -410,9 +425,56 @@ def build(
     if result.memory is not None:
         render.out.print(render.memory_table(result.memory))
     if result.emitted is not None:
-        for line in render.emit_lines(result.emitted):
+        for line in (render.emit_lines(result.emitted) if result.emitted.backend == "tflm"
+                     else result.emitted.summary_lines()):
+            render.out.print(line, highlight=False)
+    if result.validation is not None:
+        for line in render.run_renderables(result.validation):
             render.out.print(line, highlight=False)
     render.out.print(render.build_summary(result), highlight=False)
+    if result.validation is not None:
+        result.validation.raise_if_failed(result.to_json())
+
+
+@app.command(name="run")
+@_handle_errors
+def run_command(
+    project: Path = typer.Argument(..., help="A project folder written by `mncompile emit` (or OUT/firmware "
+                                             "of `mncompile build`)."),
+    target: str | None = typer.Option(None, "--target", "-t", help="The target to run as; it must be the one "
+                                      "the project was emitted for. [default: the manifest's]"),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds the firmware may run on QEMU before "
+                                  "it is stopped (exit 7)."),
+    tflm_root: Path | None = typer.Option(None, "--tflm-root", help="A tflite-micro checkout with its "
+                                          "third-party downloads. [default: $TFLM_ROOT]"),
+    cmsis_nn_root: Path | None = typer.Option(None, "--cmsis-nn-root", help="A CMSIS-NN checkout: build "
+                                              "TFLM's CMSIS-NN kernels instead of the reference ones."),
+    build_dir: Path | None = typer.Option(None, "--build-dir", help="CMake build folder, kept between runs "
+                                          "(TFLM compiles once). [default: PROJECT/build]"),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Build an emitted project, run it on QEMU and check every golden vector.
+
+    Configures and builds the project with CMake and arm-none-eabi-gcc, runs
+    firmware.elf on the target's QEMU machine (-icount shift=0: deterministic),
+    and checks what the firmware printed against mncompile.json: every golden
+    vector reported and PASS (bit-exact with the TFLM host interpreter). Prints
+    text/data/bss, PASS/FAIL per vector, ticks and instructions per inference,
+    instructions per MAC and the arena used against the prediction. A TFLM
+    project needs --tflm-root or TFLM_ROOT (mncompile never downloads TFLM
+    behind your back: exit 9 says how). Exit 10 when a vector FAILs.
+    """
+    from mncompile.cli import render
+    from mncompile.run.validate import run_project
+
+    result = run_project(project, target=target, timeout=timeout, tflm_root=tflm_root, cmsis_nn_root=cmsis_nn_root,
+                         build_dir=build_dir, reporter=render.RichReporter())
+    if not json_output:
+        for line in render.run_renderables(result):
+            render.out.print(line, highlight=False)
+    result.raise_if_failed()
+    if json_output:
+        render.print_json(result.to_json())
 
 
 @app.command()

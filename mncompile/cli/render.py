@@ -219,3 +219,55 @@ def build_summary(result) -> str:
     if result.pending:
         done += "; not implemented in this release: " + ", ".join(result.pending)
     return "summary: " + "; ".join(parts) + "\n" + done
+
+
+def run_renderables(result) -> list:
+    """What `run` (and `build --run`) prints about a firmware run: the build, a table of the
+    golden vectors, time per inference, the arena and the verdict. Rich markup strings (their
+    data escaped) and a table."""
+    from rich.markup import escape
+
+    fw = result.firmware
+    unit = result.report.ticks_unit or "ticks"
+    lines: list = [
+        escape(f"project {result.project}: {result.target.name} (board {result.board}), "
+               + ("mncompile AOT kernels" if result.kernels == "aot" else f"TFLM {result.kernels} kernels")),
+        escape(f"firmware {fw.elf}: text {fw.text:,} B, data {fw.data:,} B, bss {fw.bss:,} B"),
+        f"ran on QEMU {result.machine} (-icount shift=0): firmware exit status {result.qemu.exit_code}",
+    ]
+    table = Table(title=escape(f"golden vectors (expected outputs: {result.project}/mncompile.json)"),
+                  title_justify="left")
+    for name in ("vector", "result", "class", unit, "instructions", "detail"):
+        table.add_column(name, justify="right" if name in ("vector", unit, "instructions") else "left")
+    for v in result.vectors:
+        style = "green" if v.status == "PASS" else "red"
+        cls = "" if v.predicted is None else f"{v.predicted}" + (f" ({v.label})" if v.label else "")
+        table.add_row(str(v.index), f"[{style}]{v.status}[/]", escape(cls), "" if v.ticks is None else f"{v.ticks:,}",
+                      "" if v.instructions is None else f"{v.instructions:,}", escape(v.detail))
+    lines.append(table)
+    lines.append(f"vectors: {result.vectors_passed}/{result.golden_count} PASS ({len(result.report.vectors)} "
+                 f"reported, mncompile.json has {result.golden_count})")
+    ticks = result.ticks_per_inference
+    if ticks is not None:
+        text = f"per inference: {ticks:,.0f} {unit}"
+        if result.instructions_per_tick is not None:
+            text += (f" x {result.instructions_per_tick:g} instructions/tick = "
+                     f"{result.instructions_per_inference:,} instructions")
+            if result.instructions_per_mac is not None:
+                text += f"; {result.macs:,} MACs: {result.instructions_per_mac:.2f} instructions/MAC"
+        lines.append(text + " (QEMU counts instructions, not a real core's cycles)")
+    r = result.report
+    if r.arena_used is not None:
+        reserved = r.arena_reserved if r.arena_reserved is not None else result.arena_reserved
+        text = f"arena: arena_used_bytes() {r.arena_used:,} B"
+        if result.arena_predicted is not None:
+            text += f" {'=' if result.arena_matches else 'vs'} predicted {result.arena_predicted:,} B"
+        if reserved is not None:
+            text += f" (reserved {reserved:,} B)"
+        lines.append(text)
+    lines.extend(escape(f"note: {n}") for n in result.notes)
+    if result.passed:
+        lines.append("[bold green]PASS[/]: every golden vector reproduces the expected output of mncompile.json")
+    else:
+        lines.extend(f"[bold red]FAIL[/]: {escape(p)}" for p in result.problems)
+    return lines

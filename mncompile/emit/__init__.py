@@ -1,6 +1,12 @@
-"""The emit stage: an int8 .tflite becomes a TensorFlow Lite Micro firmware project.
+"""The emit stage: an int8 .tflite becomes a firmware project.
 
-`emit(model, target, out)`:
+`emit(model, target, out, backend=...)` dispatches on the backend:
+
+- ``"tflm"`` (the default): a TensorFlow Lite Micro project, below;
+- ``"aot"``: an interpreter-free project whose C code calls mncompile's own int8 kernels
+  (`mncompile.aot.project.emit_aot`, `mncompile.aot.codegen`).
+
+Both check the options, the destination and the model the same way first. The TFLM path:
 
 1. plans the arena (the plan stage) and checks the memory budget;
 2. computes golden vectors on the TFLM host interpreter (`golden`);
@@ -40,6 +46,7 @@ from mncompile.units import parse_size
 # (its persistent structs can grow by a few words per op). On that commit, arena_used_bytes()
 # equals the prediction exactly, which the firmware prints.
 ARENA_MARGIN_BYTES = 1024
+BACKENDS = ("tflm", "aot")
 
 
 @dataclass(frozen=True)
@@ -85,13 +92,24 @@ class EmitResult:
     memory: BudgetReport
     files: tuple[tuple[str, str], ...]  # (relative path, sha256), sorted
     manifest: dict
+    backend: str = "tflm"
+    aot: dict | None = None  # the AOT backend's figures (arena, constants, in-place layers)
 
     def to_json(self) -> dict:
-        return {"out": str(self.out), "target": self.target.name, "board": self.board.name,
-                "model": str(self.model), "model_sha256": self.model_sha256,
-                "firmware_model_bytes": self.firmware_model_bytes, "arena_bytes": self.arena_bytes,
-                "arena_predicted_bytes": self.arena_predicted, "golden": self.golden.to_json(),
-                "memory": self.memory.to_json(), "files": [p for p, _ in self.files]}
+        doc = {"out": str(self.out), "target": self.target.name, "board": self.board.name,
+               "backend": self.backend, "model": str(self.model), "model_sha256": self.model_sha256,
+               "firmware_model_bytes": self.firmware_model_bytes, "arena_bytes": self.arena_bytes,
+               "arena_predicted_bytes": self.arena_predicted, "golden": self.golden.to_json(),
+               "memory": self.memory.to_json(), "files": [p for p, _ in self.files]}
+        if self.aot is not None:
+            doc["aot"] = self.aot
+        return doc
+
+    def summary_lines(self) -> list[str]:
+        """What the CLI prints about an AOT project (the TFLM one: `mncompile.cli.render.emit_lines`)."""
+        from mncompile.aot.project import summary_lines
+
+        return summary_lines(self)
 
 
 def _align16(n: int) -> int:
@@ -101,8 +119,12 @@ def _align16(n: int) -> int:
 def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: int = DEFAULT_GOLDEN,
          dataset: str | None = None, force: bool = False, budget: int | str | None = None,
          ram: int | str | None = None, flash: int | str | None = None, plan: PlanResult | None = None,
-         reporter: Reporter = NullReporter()) -> EmitResult:
-    """Write the TFLM firmware project for the int8 `model` on `target` to the folder `out`."""
+         backend: str = "tflm", inplace: str = "auto", reporter: Reporter = NullReporter()) -> EmitResult:
+    """Write the firmware project of `backend` ("tflm" or "aot") for the int8 `model` on `target` to
+    the folder `out`. `inplace` (AOT only): which depthwise layers run in place where their input dies: "auto" (those
+    that lower the arena), "all" or "off"."""
+    if backend not in BACKENDS:
+        raise InvalidOptionError(f"unknown backend {backend!r}", hint=f"use one of: {', '.join(BACKENDS)}")
     tgt = target if isinstance(target, Target) else get_target(target)
     budget, ram, flash = (parse_size(v) if isinstance(v, str) else v for v in (budget, ram, flash))
     if not 1 <= golden <= MAX_GOLDEN:
@@ -113,6 +135,11 @@ def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: in
     if loaded.format != "tflite-int8":
         raise ModelError(f"{loaded.path} is a {loaded.format} model; emit takes an int8 .tflite",
                          hint=f"make one first: mncompile quantize {loaded.path} -o model_int8.tflite")
+    if backend == "aot":
+        from mncompile.aot.project import emit_aot
+
+        return emit_aot(loaded, tgt, board, out, golden=golden, dataset=dataset, budget=budget, ram=ram,
+                        flash=flash, plan=plan, inplace=inplace, reporter=reporter)
 
     reporter.stage("emit", f"TFLM project for {tgt.name} (board {board.name}) in {out}")
     planned = plan if plan is not None else plan_model(loaded.path)
@@ -142,7 +169,8 @@ def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: in
                   "firmware_sha256": sha256(firmware_model), "firmware_bytes": len(firmware_model),
                   "classes": list(context["label_names"])},
         "options": {"target": tgt.name, "board": board.name, "golden": golden, "dataset": dataset,
-                    "budget": budget, "ram": ram, "flash": flash, "arena_margin_bytes": ARENA_MARGIN_BYTES},
+                    "budget": budget, "ram": ram, "flash": flash, "arena_margin_bytes": ARENA_MARGIN_BYTES,
+                    "backend": "tflm"},
         "target": tgt.to_json(),
         "versions": context["versions"],
         "plan": {k: v for k, v in planned.to_json().items() if k != "model"},

@@ -1,0 +1,180 @@
+"""The AOT backend's arena: tensors that share bytes, in-place depthwise, and the plan.
+
+The AOT firmware has one static arena and no interpreter, so it can alias buffers that TFLM
+keeps apart:
+
+- **RESHAPE is a view**: its output is its input's bytes (no kernel runs);
+- **in-place DEPTHWISE_CONV_2D**: when a depthwise op (depth multiplier 1) reads a buffer for the
+  last time and that buffer is not the graph's output, the output is written over the input
+  (``mn_depthwise_conv_s8`` with ``out == in``). The kernel then needs ``in_h * in_w`` bytes of
+  scratch while the op runs; that scratch is planned in the arena like a tensor alive at the
+  op's time step only.
+
+Tensors that share bytes form a *group*: one `Buffer` from the first use of any member to the
+last use of any member, as large as the largest member. The groups and the scratch buffers are
+planned with mncompile's own planner (`PLANNERS["mncompile"]`) on TFLM's time axis (graph inputs
+at 0, op i at i + 1, graph outputs alive to the end; `mncompile.plan.lifetimes`) and the plan is
+checked with `mncompile.plan.verify.check_plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from mncompile.graph.ir import Graph, Op
+from mncompile.plan.lifetimes import Buffer, align_up, lifetimes, lower_bound
+from mncompile.plan.planners import PLANNERS, MemoryPlan
+from mncompile.plan.verify import check_plan
+
+
+@dataclass(frozen=True)
+class AotMemory:
+    buffers: tuple[Buffer, ...]  # groups first (tensor = the group's first tensor), then scratch buffers
+    plan: MemoryPlan
+    tensor_offsets: tuple[tuple[int, int], ...]  # (tensor index, arena offset) for every planned tensor
+    groups: tuple[tuple[int, ...], ...]  # tensors sharing bytes, by buffer (groups only)
+    inplace: tuple[int, ...]  # indices of the depthwise ops that run in place
+    scratch: tuple[tuple[int, int, int], ...]  # (op index, offset, bytes) of in-place scratch
+    lower_bound: int  # of these buffers (aliasing and scratch included)
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.plan.arena_bytes
+
+    def offset(self, tensor: int) -> int:
+        return dict(self.tensor_offsets)[tensor]
+
+    def scratch_offset(self, op_index: int) -> int:
+        return next(o for k, o, _ in self.scratch if k == op_index)
+
+    def to_json(self) -> dict:
+        return {"arena_bytes": self.arena_bytes, "lower_bound_bytes": self.lower_bound,
+                "strategy": self.plan.strategy, "alignment": 16,
+                "inplace_depthwise_ops": list(self.inplace),
+                "scratch": [{"op": k, "offset": o, "bytes": n} for k, o, n in self.scratch],
+                "buffers": [{"id": b.id, "tensors": list(self.groups[b.id]) if b.id < len(self.groups) else [],
+                             "name": b.name, "bytes": b.size, "first": b.first, "last": b.last, "offset": o}
+                            for b, o in zip(self.buffers, self.plan.offsets, strict=True)]}
+
+
+class _Groups:
+    """Union-find over tensor indices."""
+
+    def __init__(self):
+        self.parent: dict[int, int] = {}
+
+    def find(self, t: int) -> int:
+        self.parent.setdefault(t, t)
+        while self.parent[t] != t:
+            self.parent[t] = self.parent[self.parent[t]]
+            t = self.parent[t]
+        return t
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def members(self, t: int, universe: Iterable[int]) -> list[int]:
+        r = self.find(t)
+        return [u for u in universe if self.find(u) == r]
+
+
+INPLACE_MODES = ("auto", "all", "off")
+
+
+def plan_aot(graph: Graph, inplace: str = "auto",
+             inplace_ok: Callable[[Op], int | None] | None = None) -> AotMemory:
+    """Plan the AOT arena of `graph`.
+
+    `inplace_ok(op)` says whether a depthwise op can run in place and returns its scratch bytes
+    (None: it cannot; without the callable no op runs in place). `inplace`:
+
+    - ``"all"``: every depthwise op that can run in place and whose input dies there does;
+    - ``"auto"`` (default): the arena of ``"all"``, with as few ops in place as keep it (the
+      in-place kernel works plane by plane and is slower): each op in turn goes back out of
+      place when the lower bound stays within that arena, then the result is planned once more
+      (and ``"all"`` is kept should that plan come out larger);
+    - ``"off"``: nothing runs in place (RESHAPE is still a view).
+    """
+    if inplace not in INPLACE_MODES:
+        raise ValueError(f"inplace must be one of {INPLACE_MODES}, not {inplace!r}")
+    tensor_buffers = {b.tensor: b for b in lifetimes(graph)}
+    views = [(op.inputs[0], op.outputs[0]) for op in graph.ops
+             if op.kind == "RESHAPE" and op.inputs[0] in tensor_buffers and op.outputs[0] in tensor_buffers]
+
+    def grouped(chosen: list[tuple[int, int]]) -> _Groups:
+        groups = _Groups()
+        for t in tensor_buffers:
+            groups.find(t)
+        for src, dst in views:
+            groups.union(src, dst)
+        for k, _ in chosen:
+            groups.union(graph.ops[k].inputs[0], graph.ops[k].outputs[0])
+        return groups
+
+    # Which depthwise ops may run in place: the input's group (views and earlier in-place ops
+    # included) is read for the last time by this op and holds no graph output. Whether an earlier
+    # op runs in place does not change this (its tensors die at or before this op), so any subset
+    # of `eligible` is safe too.
+    eligible: list[tuple[int, int]] = []
+    if inplace != "off" and inplace_ok is not None:
+        groups = grouped([])
+        outputs = set(graph.outputs)
+        for k, op in enumerate(graph.ops):
+            if op.kind != "DEPTHWISE_CONV_2D":
+                continue
+            src, dst = op.inputs[0], op.outputs[0]
+            if src not in tensor_buffers or dst not in tensor_buffers:
+                continue
+            members = groups.members(src, tensor_buffers)
+            if outputs.intersection(members) or max(tensor_buffers[u].last for u in members) != k + 1:
+                continue
+            scratch = inplace_ok(op)
+            if scratch is None:
+                continue
+            groups.union(src, dst)
+            eligible.append((k, scratch))
+
+    def assemble(chosen: list[tuple[int, int]]) -> tuple[list[list[int]], tuple[Buffer, ...]]:
+        groups = grouped(chosen)
+        roots: dict[int, list[int]] = {}
+        for t in sorted(tensor_buffers):
+            roots.setdefault(groups.find(t), []).append(t)
+        members_of = [roots[r] for r in sorted(roots, key=lambda r: (min(tensor_buffers[u].first for u in roots[r]),
+                                                                      r))]
+        buffers: list[Buffer] = []
+        for members in members_of:
+            bs = [tensor_buffers[t] for t in members]
+            name = bs[0].name if len(bs) == 1 else f"{bs[0].name} (+{len(bs) - 1} sharing its bytes)"
+            buffers.append(Buffer(len(buffers), members[0], name, max(b.size for b in bs), min(b.first for b in bs),
+                                  max(b.last for b in bs)))
+        for k, nbytes in chosen:
+            buffers.append(Buffer(len(buffers), None, f"scratch of node {k} (in-place depthwise)", align_up(nbytes),
+                                  k + 1, k + 1))
+        return members_of, tuple(buffers)
+
+    chosen = list(eligible)
+    members_of, buffers = assemble(chosen)
+    plan = PLANNERS["mncompile"](buffers)
+    if inplace == "auto" and chosen:
+        target = plan.arena_bytes
+        keep = list(chosen)
+        for item in chosen:
+            trial = [c for c in keep if c != item]
+            if lower_bound(assemble(trial)[1]) <= target:
+                keep = trial
+        if keep != chosen:
+            fewer_members, fewer = assemble(keep)
+            fewer_plan = PLANNERS["mncompile"](fewer)
+            if fewer_plan.arena_bytes <= target:
+                chosen, members_of, buffers, plan = keep, fewer_members, fewer, fewer_plan
+    check_plan(buffers, plan)
+    offsets = {}
+    for gid, members in enumerate(members_of):
+        for t in members:
+            offsets[t] = plan.offsets[gid]
+    scratch = tuple((k, plan.offsets[len(members_of) + j], n) for j, (k, n) in enumerate(chosen))
+    return AotMemory(buffers, plan, tuple(sorted(offsets.items())), tuple(tuple(m) for m in members_of),
+                     tuple(k for k, _ in chosen), scratch, lower_bound(buffers))

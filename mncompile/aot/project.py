@@ -1,0 +1,120 @@
+"""The AOT firmware project: `mncompile emit --backend aot`.
+
+`emit_aot` writes a CMake project that needs no TensorFlow Lite Micro:
+
+- ``src/model.{c,h}`` from `mncompile.aot.codegen` (the model as C calls into the kernels);
+- ``src/main.c``, ``src/model_settings.h``, ``src/golden_data.{c,h}``, ``CMakeLists.txt``,
+  ``README.md`` from ``templates/aot/``; ``cmake/arm-none-eabi.cmake`` rendered from the TFLM
+  backend's toolchain template (one toolchain file for both backends);
+- ``firmware/kernels/`` (the int8 kernel library), ``firmware/common/`` and the board's folder,
+  copied from the repository;
+- ``model/<model>.tflite``, the input model (for tools: `mncompile run` counts its MACs);
+- ``mncompile.json``, the manifest, with ``options.backend = "aot"``.
+
+Golden vectors are the TFLM host interpreter's outputs, exactly as for the TFLM backend: the AOT
+firmware must reproduce them bit for bit. The firmware prints the TFLM project's lines, so
+`mncompile run` builds and checks either kind of project.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mncompile.budget import check_budget, enforce
+from mncompile.emit.golden import golden_vectors
+from mncompile.emit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, manifest_text, sha256
+from mncompile.emit.project import copy_tree, render_tree, write_tree
+from mncompile.plan import PlanResult, device_arena, plan_model
+from mncompile.progress import NullReporter, Reporter
+from mncompile.resources import firmware_dir, templates_dir
+
+TOOLCHAIN_TEMPLATE = ("tflm", "cmake")  # templates/tflm/cmake/arm-none-eabi.cmake.j2, shared by both backends
+TOOLCHAIN_FILE = "cmake/arm-none-eabi.cmake"
+
+
+def emit_aot(loaded, tgt, board, out: Path, *, golden: int, dataset: str | None, budget: int | None,
+             ram: int | None, flash: int | None, plan: PlanResult | None, inplace: str = "auto",
+             reporter: Reporter = NullReporter()):
+    """Write the AOT project (the caller has checked the options, the destination and the model)."""
+    from mncompile.aot.codegen import generate
+    from mncompile.emit import EmitResult, _context
+
+    reporter.stage("emit", f"AOT project for {tgt.name} (board {board.name}) in {out}")
+    program = generate(loaded.path, inplace=inplace, source_name=loaded.path.name)  # unsupported ops fail here
+    planned = plan if plan is not None else plan_model(loaded.path)
+    tflm_arena = {k: device_arena(planned, k).total for k in ("reference", "cmsis-nn")}
+    arena = program.arena_bytes
+    reporter.info(f"AOT arena {arena:,} B ({_layers(len(program.memory.inplace))} in place); layer-wise "
+                  f"lower bound {planned.lower_bound:,} B; TFLM arena {tflm_arena['reference']:,} B")
+    # I/O buffers: none besides the arena. The input and output tensors live in it, and model_input()
+    # / model_output() hand them to the application (no copy needed; the golden inputs in flash are
+    # copied in by model_invoke()).
+    memory = check_budget(program.constant_bytes, arena, 0, tgt, budget, ram, flash)
+    enforce(memory)
+
+    model_bytes = loaded.path.read_bytes()
+    vectors = golden_vectors(loaded, loaded.path, planned.graph, golden, dataset, reporter)
+    same = {"reference": arena, "cmsis-nn": arena}
+    context = _context(loaded, planned, tgt, board, model_bytes, model_bytes, same, same, vectors)
+    context["model_file"] = loaded.path.name
+    summary = {"nodes": len(program.layers), "constant_bytes": program.constant_bytes, "arena_bytes": arena,
+               "lower_bound": planned.lower_bound, "tflm_arena": tflm_arena["reference"],
+               "inplace": list(program.memory.inplace), "kernels": list(program.kernels)}
+    context["aot"] = summary
+
+    files = render_tree(templates_dir() / "aot", context)
+    toolchain = render_tree(templates_dir().joinpath(*TOOLCHAIN_TEMPLATE), context, prefix="cmake/")
+    files[TOOLCHAIN_FILE] = toolchain[TOOLCHAIN_FILE]
+    files["src/model.c"] = program.model_c.encode("utf-8")
+    files["src/model.h"] = program.model_h.encode("utf-8")
+    files.update(copy_tree(firmware_dir() / "kernels", "firmware/kernels/"))
+    files.update(copy_tree(firmware_dir() / "common", "firmware/common/"))
+    files.update(copy_tree(firmware_dir() / "boards" / board.name, f"firmware/boards/{board.name}/"))
+    files[f"model/{loaded.path.name}"] = model_bytes
+    digests = tuple((rel, sha256(files[rel])) for rel in sorted(files))
+    document = {
+        "format": MANIFEST_FORMAT,
+        "model": {"file": loaded.path.name, "sha256": sha256(model_bytes), "bytes": len(model_bytes),
+                  "firmware_sha256": sha256(model_bytes), "firmware_bytes": len(model_bytes),
+                  "classes": list(context["label_names"])},
+        "options": {"target": tgt.name, "board": board.name, "golden": golden, "dataset": dataset,
+                    "budget": budget, "ram": ram, "flash": flash, "backend": "aot", "inplace_depthwise": inplace},
+        "target": tgt.to_json(),
+        "versions": context["versions"],
+        "plan": {**program.memory.to_json(), "layerwise_lower_bound_bytes": planned.lower_bound,
+                 "tflm": {"lower_bound_bytes": planned.lower_bound, "tflm_greedy_bytes": planned.greedy.arena_bytes,
+                          "mncompile_bytes": planned.ours.arena_bytes, "device_arena_bytes": tflm_arena}},
+        # `mncompile run` compares the firmware's arena line with predicted_bytes[<kernels>]; the AOT
+        # build's kernel set is "aot" and its arena is static, so reserved = used = predicted.
+        "arena": {"predicted_bytes": {"aot": arena}, "reserved_bytes": {"aot": arena}},
+        "aot": {k: v for k, v in program.to_json().items() if k != "memory"},
+        "memory": memory.to_json(),
+        "golden": vectors.to_json(),
+        "files": dict(digests),
+    }
+    files[MANIFEST_NAME] = manifest_text(document).encode("utf-8")
+    reporter.info(f"writing {len(files)} files to {out}")
+    write_tree(files, out)
+    return EmitResult(out, tgt, board, loaded.path, sha256(model_bytes), program.constant_bytes, {"aot": arena},
+                      {"aot": arena}, vectors, planned, memory, digests, document, backend="aot", aot=summary)
+
+
+def _layers(n: int) -> str:
+    return f"{n} depthwise layer{'' if n == 1 else 's'}"
+
+
+def summary_lines(result) -> list[str]:
+    """What `emit --backend aot` (and the end of `build --backend aot`) prints about the project."""
+    a, t = result.aot, result.target
+    lines = [f"wrote {result.out}/ ({len(result.files) + 1} files): AOT project (no TFLM) for {t.name}, "
+             f"board {result.board.name}",
+             f"flash: constants {a['constant_bytes']:,} B; RAM: static arena {a['arena_bytes']:,} B "
+             f"({_layers(len(a['inplace']))} in place; layer-wise lower bound {a['lower_bound']:,} B, "
+             f"TFLM arena {a['tflm_arena']:,} B)",
+             f"golden vectors: {result.golden.count} ({result.golden.source}), expected outputs from "
+             "the TFLM host interpreter",
+             f"build: cmake -S {result.out} -B {result.out}/build -G Ninja && cmake --build {result.out}/build"]
+    if t.qemu_machine:
+        lines.append(f"run on QEMU {t.qemu_machine}: cmake --build {result.out}/build --target run "
+                     f"(or mncompile run {result.out})")
+    return lines
