@@ -316,7 +316,7 @@ def emit(
     backend: str = BACKEND_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Write a TensorFlow Lite Micro firmware project for an int8 model.
+    """Write a firmware project for an int8 model: TensorFlow Lite Micro, or AOT C (--backend aot).
 
     With --backend aot the project has no TFLM: src/model.c calls mncompile's
     int8 kernels layer by layer, constants folded, activations in one static arena.
