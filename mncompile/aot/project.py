@@ -23,7 +23,7 @@ from pathlib import Path
 from mncompile.budget import check_budget, enforce
 from mncompile.emit.golden import golden_vectors
 from mncompile.emit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, manifest_text, sha256
-from mncompile.emit.project import copy_tree, render_tree, write_tree
+from mncompile.emit.project import board_support_files, copy_tree, render_tree, write_tree
 from mncompile.plan import PlanResult, device_arena, plan_model
 from mncompile.progress import NullReporter, Reporter
 from mncompile.resources import firmware_dir, templates_dir
@@ -68,8 +68,7 @@ def emit_aot(loaded, tgt, board, out: Path, *, golden: int, dataset: str | None,
     files["src/model.c"] = program.model_c.encode("utf-8")
     files["src/model.h"] = program.model_h.encode("utf-8")
     files.update(copy_tree(firmware_dir() / "kernels", "firmware/kernels/"))
-    files.update(copy_tree(firmware_dir() / "common", "firmware/common/"))
-    files.update(copy_tree(firmware_dir() / "boards" / board.name, f"firmware/boards/{board.name}/"))
+    files.update(board_support_files(board.name))
     files[f"model/{loaded.path.name}"] = model_bytes
     digests = tuple((rel, sha256(files[rel])) for rel in sorted(files))
     document = {

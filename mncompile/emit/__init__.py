@@ -29,7 +29,7 @@ from mncompile.budget import BudgetReport, check_budget, enforce
 from mncompile.emit.carrays import byte_rows, c_comment_text, c_float, c_string_literal, int_rows
 from mncompile.emit.golden import DEFAULT_GOLDEN, MAX_GOLDEN, Golden, golden_vectors
 from mncompile.emit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, TFLM_COMMIT, manifest_text, sha256, tool_versions
-from mncompile.emit.project import check_destination, copy_tree, render_tree, write_tree
+from mncompile.emit.project import board_support_files, check_destination, render_tree, write_tree
 from mncompile.errors import InvalidOptionError, ModelError
 from mncompile.graph.support import tflm_resolver_methods
 from mncompile.model.datasets import Preprocessing
@@ -159,8 +159,7 @@ def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: in
 
     context = _context(loaded, planned, tgt, board, firmware_model, model_bytes, predicted, reserved, vectors)
     files = render_tree(templates_dir() / "tflm", context)
-    files.update(copy_tree(firmware_dir() / "common", "firmware/common/"))
-    files.update(copy_tree(firmware_dir() / "boards" / board.name, f"firmware/boards/{board.name}/"))
+    files.update(board_support_files(board.name))
     files[f"model/{context['model_file']}"] = firmware_model
     digests = tuple((rel, sha256(files[rel])) for rel in sorted(files))
     document = {

@@ -40,6 +40,14 @@ def copy_tree(root: Path, prefix: str) -> dict[str, bytes]:
             for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
 
+def board_support_files(board: str) -> dict[str, bytes]:
+    """The shared firmware/common/ and the board's own firmware/boards/<board>/, as a project holds them."""
+    from mncompile.resources import firmware_dir
+
+    return {**copy_tree(firmware_dir() / "common", "firmware/common/"),
+            **copy_tree(firmware_dir() / "boards" / board, f"firmware/boards/{board}/")}
+
+
 def check_destination(out: Path, force: bool, marker: str) -> Path:
     """Refuse an existing `out` without `force`; with `force`, replace only a folder that an
     earlier run wrote (it holds `marker`) or an empty one, never some other folder."""

@@ -27,7 +27,6 @@ QuantLike = Quant | tuple[float, int]
 
 _ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
 _PADDINGS = {"SAME": 0, "VALID": 1}
-_ALIGN = 16
 
 
 class WriterError(ValueError):
@@ -134,24 +133,13 @@ class _Model:
 
 def _pack_aligned_buffers(builder, model) -> None:
     """Make every buffer's data vector start on a 16-byte boundary (int32 bias, float data),
-    by swapping in a BufferT whose Pack aligns the vector."""
-    s = schema()
+    by swapping in the plan stage's aligned BufferT."""
+    from mncompile.plan.offline import aligned_buffer_class
 
-    class _Aligned(s.BufferT):
-        def Pack(self, b):  # noqa: N802 - flatbuffers' name
-            payload = np.asarray(self.data, dtype=np.uint8).tobytes()
-            b.StartVector(1, len(payload), _ALIGN)
-            b.head = b.head - len(payload)
-            b.Bytes[b.head:b.head + len(payload)] = payload
-            b.vectorNumElems = len(payload)
-            vec = b.EndVector()
-            s.BufferStart(b)
-            s.BufferAddData(b, vec)
-            return s.BufferEnd(b)
-
+    aligned_type = aligned_buffer_class()
     for i, buf in enumerate(model.buffers):
         if buf.data is not None and len(buf.data) > 0:
-            aligned = _Aligned()
+            aligned = aligned_type()
             aligned.data = buf.data
             model.buffers[i] = aligned
 

@@ -30,7 +30,7 @@ def offline_offsets(num_tensors: int, buffers: Sequence[Buffer], plan: MemoryPla
     return offsets
 
 
-def _aligned_buffer_class():
+def aligned_buffer_class():
     s = schema()
 
     class AlignedBufferT(s.BufferT):
@@ -58,7 +58,7 @@ def embed_plan(model_bytes: bytes, buffers: Sequence[Buffer], plan: MemoryPlan) 
     model = parse_model(model_bytes)
     n = len(model.subgraphs[0].tensors)
     table = np.concatenate([np.array([0, 1, n], dtype=np.int32), offline_offsets(n, buffers, plan)])
-    buf = _aligned_buffer_class()()
+    buf = aligned_buffer_class()()
     buf.data = table.astype("<i4").view(np.uint8)
     model.buffers.append(buf)
     meta = s.MetadataT()
