@@ -22,6 +22,15 @@ A deployed model needs three kinds of memory:
 (*) only for a target whose constants and arena share one memory (Ethos-U65 in
 Vela's Dedicated_Sram mode), and only when neither ``--ram`` nor ``--flash`` is given.
 
+For an Ethos-U target (`check_npu_budget`) the figures are Vela's: constants are the
+Vela-optimized .tflite (command stream and compressed weights, what the firmware carries),
+and the arena is the TFLM tensor arena of that model: Vela's SRAM figure (the NPU's scratch
+area, which also holds the input and output) plus TFLM's own overhead for the ethos-u
+operator and any CPU operators (`mncompile.npu.tflm_arena`). In Vela's Dedicated_Sram mode
+(Ethos-U65) the arena lives in DRAM next to the constants, and the SRAM holds only the NPU's
+cache, Vela's SRAM figure: the ``ram`` row then checks that cache, and the ``shared`` row the
+arena plus the constants.
+
 Headroom is limit minus used: negative when over. `enforce` turns a report
 that does not fit into a `BudgetError` (exit code 8) naming every exceeded
 limit and by how many bytes.
@@ -123,6 +132,42 @@ def check_budget(constants_bytes: int, arena_bytes: int, io_bytes: int, target: 
     return BudgetReport(target.name, constants_bytes, arena_bytes, io_bytes, tuple(rows))
 
 
+NPU_HINT = ("Vela's SRAM figure depends on the system config and memory mode: try --vela-optimise Size "
+            "(Vela then plans for the least SRAM), a smaller --alpha or --resolution, or raise --ram/--budget")
+
+
+def check_npu_budget(model_bytes: int, arena_bytes: int, sram_bytes: int, io_bytes: int, target: Target,
+                     memory_mode: str, budget: int | str | None = None, ram: int | str | None = None,
+                     flash: int | str | None = None) -> BudgetReport:
+    """The budget of an Ethos-U target: `model_bytes` is the Vela-optimized .tflite, `arena_bytes`
+    its TFLM arena (Vela's SRAM figure plus TFLM's overhead), `sram_bytes` Vela's SRAM figure."""
+    budget, ram, flash = _bytes(budget), _bytes(ram), _bytes(flash)
+    dedicated = memory_mode.startswith("Dedicated_Sram")
+    overhead = arena_bytes - (0 if dedicated else sram_bytes)
+    rows: list[LimitRow] = []
+    total = model_bytes + arena_bytes + io_bytes + (sram_bytes if dedicated else 0)
+    if budget is not None:
+        rows.append(LimitRow("budget", "Vela model + TFLM arena + I/O buffers"
+                             + (" + NPU cache" if dedicated else ""), total, budget, "--budget"))
+    rows.append(LimitRow("flash", "the Vela-optimized .tflite (command stream, encoded weights, graph)",
+                         model_bytes, flash if flash is not None else target.flash_bytes,
+                         "--flash" if flash is not None else f"target {target.name}"))
+    ram_limit = ram if ram is not None else target.ram_bytes
+    ram_source = "--ram" if ram is not None else f"target {target.name}"
+    if dedicated:
+        if ram is None and target.npu is not None and target.npu.sram_bytes:
+            ram_limit, ram_source = target.npu.sram_bytes, f"target {target.name} (SRAM)"
+        rows.append(LimitRow("ram", f"the NPU cache in SRAM: Vela's SRAM figure ({memory_mode})",
+                             sram_bytes, ram_limit, ram_source))
+        if ram is None and flash is None:
+            rows.append(LimitRow("shared", "Vela model + TFLM arena + I/O buffers in one memory (DRAM)",
+                                 model_bytes + arena_bytes + io_bytes, target.flash_bytes, f"target {target.name}"))
+    else:
+        rows.append(LimitRow("ram", f"TFLM arena: Vela's SRAM figure {sram_bytes:,} B + TFLM overhead "
+                                    f"{overhead:,} B; + I/O buffers", arena_bytes + io_bytes, ram_limit, ram_source))
+    return BudgetReport(target.name, model_bytes, arena_bytes, io_bytes, tuple(rows))
+
+
 def describe_excess(report: BudgetReport) -> str:
     """'ram: needs 612,160 B (arena + I/O buffers), limit 524,288 B, over by 87,872 B; ...'"""
     return "; ".join(f"{row.name}: needs {row.used:,} B ({row.what}), limit {row.limit:,} B "
@@ -138,12 +183,14 @@ def describe_all(report: BudgetReport) -> str:
     return "; ".join(parts)
 
 
-def enforce(report: BudgetReport, suggestion: str | None = None) -> None:
-    """Raise `BudgetError` when the report does not fit; do nothing when it does."""
+def enforce(report: BudgetReport, suggestion: str | None = None, npu: bool = False) -> None:
+    """Raise `BudgetError` when the report does not fit; do nothing when it does. `npu`: the
+    report is `check_npu_budget`'s, and the message says the figures are Vela's."""
     if report.fits:
         return
-    message = (f"the model does not fit {report.target}: {describe_excess(report)}. "
+    what = "compiled for the NPU by Vela" if npu else ""
+    message = (f"the model {what + ' ' if what else ''}does not fit {report.target}: {describe_excess(report)}. "
                f"All limits: {describe_all(report)}")
     if suggestion:
         message += f"; {suggestion}"
-    raise BudgetError(message, hint=OVERRIDE_HINT)
+    raise BudgetError(message, hint=NPU_HINT if npu else OVERRIDE_HINT)

@@ -106,6 +106,13 @@ class FirmwareValidationError(MncompileError):
         return {**(self.document or {}), **super().to_json()}
 
 
+class NpuCompilerError(MncompileError):
+    """Vela (the Ethos-U compiler) is missing, failed on the model, or wrote no summary."""
+
+    exit_code = 11
+    kind = "npu-compiler"
+
+
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
@@ -123,5 +130,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
                                    "project; the log names the step)"),
     (FirmwareValidationError.exit_code, "firmware validation failed (on QEMU a golden vector FAILed or was not "
                                         "reported, or the firmware stopped early)"),
+    (NpuCompilerError.exit_code, "NPU compiler error (Vela, the Ethos-U compiler, is missing or failed on the "
+                                 "model)"),
     (130, "interrupted (Ctrl-C)"),
 )

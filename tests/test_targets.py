@@ -18,8 +18,9 @@ KB, MB = 1024, 1024 * 1024
 def test_every_named_target_is_there_with_its_qemu_machine():
     machines = {t.name: t.qemu_machine for t in all_targets()}
     assert machines == {"cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m33": "mps2-an505",
-                        "cortex-m55": "mps3-an547", "stm32h743": None, "ethos-u55-128": None,
-                        "ethos-u65-256": None}
+                        "cortex-m55": "mps3-an547", "stm32h743": None, "ethos-u55-64": None,
+                        "ethos-u55-128": None, "ethos-u55-256": None, "ethos-u65-256": None,
+                        "ethos-u65-512": None}
 
 
 def test_qemu_machines_are_real_qemu_machines():

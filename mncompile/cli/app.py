@@ -35,7 +35,19 @@ JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON documen
 BACKEND_OPTION = typer.Option("tflm", "--backend", help="tflm: a TensorFlow Lite Micro project (the "
                               "interpreter runs the model); aot: C code calling mncompile's int8 kernels, "
                               "compiled ahead of time (no TFLM, one static arena, bit-exact with TFLM).")
+VELA_SYSTEM_OPTION = typer.Option(None, "--vela-system-config", help="Ethos-U targets: Vela's system config "
+                                   "(Arm/vela.ini), e.g. Ethos_U55_High_End_Embedded. [default: the target's]")
+VELA_MEMORY_OPTION = typer.Option(None, "--vela-memory-mode", help="Ethos-U targets: Vela's memory mode: "
+                                  "Shared_Sram, Sram_Only, Dedicated_Sram. [default: the target's]")
+VELA_OPTIMISE_OPTION = typer.Option("Performance", "--vela-optimise", help="Ethos-U targets: Vela's strategy, "
+                                    "Performance or Size (least SRAM).")
 DEBUG = {"on": False}
+
+
+def _vela(system_config: str | None, memory_mode: str | None, optimise: str):
+    from mncompile.npu import VelaOptions
+
+    return VelaOptions(system_config, memory_mode, optimise)
 
 
 def _version(value: bool) -> None:
@@ -273,26 +285,58 @@ def plan(
     model: Path = typer.Argument(..., help="An int8 .tflite (from `mncompile quantize`)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for plan.json, memory.png and "
                                     "<model>_planned.tflite. [default: <model>.plan next to the model]"),
+    target: str | None = typer.Option(None, "--target", "-t", help="Also check the target's memory; for an "
+                                      "Ethos-U target, compile with Vela (into OUT/npu/) and show its figures "
+                                      "next to the CPU plan."),
+    budget: str | None = typer.Option(None, "--budget", help="With --target: total model memory, e.g. 6MB."),
+    ram: str | None = typer.Option(None, "--ram", help="With --target: override the target's RAM."),
+    flash: str | None = typer.Option(None, "--flash", help="With --target: override the target's flash."),
+    vela_system_config: str | None = VELA_SYSTEM_OPTION,
+    vela_memory_mode: str | None = VELA_MEMORY_OPTION,
+    vela_optimise: str = VELA_OPTIMISE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Plan the tensor arena: lifetimes, lower bound, TFLM greedy and mncompile's plan.
 
     Writes a memory-timeline picture (memory.png), the plan as JSON, and the
     model with mncompile's plan embedded as OfflineMemoryAllocation metadata,
-    which stock TFLM follows.
+    which stock TFLM follows. With --target, checks the budget (exit 8 when over);
+    for an Ethos-U target it runs Vela and the budget counts Vela's figures.
     """
     from mncompile.cli import render
     from mncompile.plan import plan_model, write_plan_files
+    from mncompile.plan.targeted import plan_for_target
 
-    result = plan_model(model)
-    files = write_plan_files(result, out or model.with_name(model.name + ".plan"))
+    vela = _vela(vela_system_config, vela_memory_mode, vela_optimise)
+    out = out or model.with_name(model.name + ".plan")
+    checked = None
+    if target is not None:  # options are checked before any work
+        checked = plan_for_target(model, target, out, budget=budget, ram=ram, flash=flash, vela=vela,
+                                  reporter=render.RichReporter())
+        result = checked.plan
+    else:
+        if vela != _vela(None, None, "Performance"):
+            raise InvalidOptionError("--vela-* options need an Ethos-U --target")
+        result = plan_model(model)
+    files = write_plan_files(result, out, extra=checked.to_json() if checked else None)
     if json_output:
-        render.print_json({**result.to_json(), "files": {"json": str(files.json), "picture": str(files.picture),
-                                                         "planned_model": str(files.planned_model)}})
+        render.print_json({**result.to_json(), **(checked.to_json() if checked else {}),
+                           "files": {"json": str(files.json), "picture": str(files.picture),
+                                     "planned_model": str(files.planned_model)}})
+        if checked:
+            checked.enforce()
         return
     render.out.print(render.plan_table(result))
     render.out.print(render.plan_summary(result), highlight=False)
+    if checked is not None:
+        if checked.npu is not None:
+            render.out.print(render.npu_table(result, checked.npu, checked.npu_arena))
+            for line in render.npu_fallback_lines(checked.npu):
+                render.out.print(line, highlight=False)
+        render.out.print(render.memory_table(checked.memory))
     render.out.print(f"wrote {files.json}, {files.picture} and {files.planned_model}", highlight=False)
+    if checked:
+        checked.enforce()
 
 
 @app.command()

@@ -180,6 +180,34 @@ def memory_table(report) -> Table:
     return table
 
 
+def npu_table(plan, npu, arena) -> Table:
+    """Vela's figures next to mncompile's own CPU plan: the same int8 model run by TFLM on the
+    target's Cortex-M (reference kernels, our arena plan) or offloaded to its Ethos-U."""
+    o = npu.options
+    table = Table(title=f"{npu.target}: the host CPU (TFLM, mncompile plan) vs the {npu.npu} (Vela {npu.vela_version}, "
+                        f"{o.system_config}, {o.memory_mode}, optimise {o.optimise})", title_justify="left")
+    for name in ("", "CPU only", f"{npu.npu} ({npu.accelerator_config})"):
+        table.add_column(name, justify="left" if not name else "right")
+    sram = f"{arena.total:,} B (Vela SRAM {npu.sram_bytes:,} B + TFLM {arena.total - npu.sram_bytes:,} B)"
+    if o.memory_mode.startswith("Dedicated_Sram"):
+        sram = f"{arena.total:,} B in DRAM; NPU cache {npu.sram_bytes:,} B in SRAM"
+    table.add_row("tensor arena", f"{plan.device_arena_bytes:,} B", sram)
+    table.add_row("flash (model)", f"{plan.planned_model_bytes:,} B",
+                  f"{npu.model_bytes:,} B (Vela off-chip flash {npu.off_chip_flash_bytes:,} B)")
+    table.add_row("operators", f"{len(plan.graph.ops)} on the CPU",
+                  f"{npu.npu_input_ops} on the NPU, {len(npu.cpu_ops)} on the CPU")
+    speed = f"{npu.cycles_total:,} cycles at {npu.clock_hz / 1e6:g} MHz = {npu.inference_time_s * 1e3:.3f} ms"
+    table.add_row("time per inference", "not estimated (run it: `mncompile run` on a QEMU target)", speed)
+    table.add_row("MACs", f"{npu.macs:,}", f"{npu.macs:,}")
+    return table
+
+
+def npu_fallback_lines(npu) -> list[str]:
+    if not npu.cpu_ops:
+        return [f"all {npu.input_ops} operators run on the {npu.npu}"]
+    return [f"{len(npu.cpu_ops)} operator(s) fall back to the CPU:"] + [f"  {c.describe()}" for c in npu.cpu_ops]
+
+
 def emit_lines(result) -> list[str]:
     """What `emit` (and the end of `build`) prints about the written project."""
     t = result.target

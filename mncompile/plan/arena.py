@@ -308,6 +308,8 @@ STRUCTS: dict[str, tuple[tuple[str, ...], ...]] = {
                                 ("input_zero_point", "int32")),
     "DequantizeOpData": (("quantization_params", "DequantizationParams"), ("output_multiplier", "int32"),
                          ("output_shift", "int"), ("output_zero_point", "int32")),
+    # micro/kernels/ethos_u/ethosu.cc: the ethos-u custom operator Vela writes
+    "EthosuOpData": (("cms_data_size", "int"), ("base_addr_idx", "int"), ("base_addr_size_idx", "int")),
     # --- CMSIS-NN kernels' OpData, micro/kernels/cmsis_nn/*.cc (anonymous namespaces)
     "CmsisNnConvOpData": (("reference_op_data", "OpDataConv"), ("buffer_idx", "int")),  # conv.cc
     "CmsisNnDepthwiseConvOpData": (("reference_op_data", "OpDataConv"), ("buffer_idx", "int")),  # depthwise_conv.cc
@@ -422,13 +424,13 @@ _BUILTIN = {"CONV_2D": "TfLiteConvParams", "DEPTHWISE_CONV_2D": "TfLiteDepthwise
             "AVERAGE_POOL_2D": "TfLitePoolParams", "MAX_POOL_2D": "TfLitePoolParams",
             "FULLY_CONNECTED": "TfLiteFullyConnectedParams", "SOFTMAX": "TfLiteSoftmaxParams",
             "RESHAPE": "TfLiteReshapeParams", "MEAN": "TfLiteReducerParams", "ADD": "TfLiteAddParams",
-            "QUANTIZE": None, "DEQUANTIZE": None}
+            "QUANTIZE": None, "DEQUANTIZE": None, "CUSTOM:ethos-u": None}
 
 _REFERENCE_OP_DATA = {"CONV_2D": "OpDataConv", "DEPTHWISE_CONV_2D": "OpDataConv",
                       "AVERAGE_POOL_2D": "OpDataPooling", "MAX_POOL_2D": "OpDataPooling",
                       "FULLY_CONNECTED": "OpDataFullyConnected", "SOFTMAX": "SoftmaxParams", "RESHAPE": None,
                       "MEAN": "OpDataReduce", "ADD": "OpDataAdd", "QUANTIZE": "OpDataQuantizeReference",
-                      "DEQUANTIZE": "DequantizeOpData"}
+                      "DEQUANTIZE": "DequantizeOpData", "CUSTOM:ethos-u": "EthosuOpData"}
 
 _CMSIS_OP_DATA = {"CONV_2D": "CmsisNnConvOpData", "DEPTHWISE_CONV_2D": "CmsisNnDepthwiseConvOpData",
                   "AVERAGE_POOL_2D": "CmsisNnPoolingOpData", "MAX_POOL_2D": "CmsisNnPoolingOpData",
@@ -498,6 +500,11 @@ def _op_allocations(graph: Graph, op: Op, kernels: str) -> _OpAllocations:
         scratch.append(4 * out.shape[3])  # arm_avgpool_s8_get_buffer_size, DSP: ch * sizeof(int32)
     elif op.kind == "SOFTMAX" and inp.dtype == "INT16":
         raise ModelError(f"operator {op.index} (SOFTMAX) has int16 input; its lookup tables are not modelled")
+    elif op.kind == "CUSTOM:ethos-u":
+        # Prepare requests the NPU base address table (uint64_t) and its sizes (size_t) for every
+        # input and output. The kernel is only built for Arm, where size_t is 4 bytes.
+        n = len(op.inputs) + len(op.outputs)
+        scratch.extend((8 * n, 4 * n))
     elif op.kind == "MEAN":
         axis = t[op.inputs[1]]
         if inp.dtype in ("INT8", "INT16"):

@@ -26,12 +26,13 @@ class Npu:
     vela_accelerator_config: str
     vela_system_config: str
     vela_memory_mode: str
+    sram_bytes: int = 0  # SRAM for the NPU's cache when the arena is elsewhere (Dedicated_Sram); 0: ram_bytes
 
     def to_json(self) -> dict:
         return {"name": self.name, "macs_per_cycle": self.macs_per_cycle,
                 "vela_accelerator_config": self.vela_accelerator_config,
                 "vela_system_config": self.vela_system_config,
-                "vela_memory_mode": self.vela_memory_mode}
+                "vela_memory_mode": self.vela_memory_mode, "sram_bytes": self.sram_bytes}
 
 
 @dataclass(frozen=True)
