@@ -33,6 +33,7 @@ from mncompile.model.spec import MobileNetSpec
 from mncompile.model.train import TrainConfig, TrainResult, train
 from mncompile.npu import NpuResult, VelaOptions
 from mncompile.plan import PlanResult, plan_model, write_plan_files
+from mncompile.plan.arena import ArenaPrediction
 from mncompile.plan.targeted import plan_for_target
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize import DEFAULT_CALIB_SAMPLES, QuantizeResult, quantize
@@ -90,6 +91,7 @@ class BuildResult:
     validation: RunResult | None = None
     npu: NpuResult | None = None
     cpu_memory: BudgetReport | None = None  # NPU targets: the budget running on the host CPU would have
+    npu_arena: ArenaPrediction | None = None  # NPU targets: TFLM's arena for Vela's model
 
     def to_json(self) -> dict:
         o = self.options
@@ -108,6 +110,7 @@ class BuildResult:
             "memory": self.memory.to_json() if self.memory else None,
             "npu": self.npu.to_json() if self.npu else None,
             "cpu_memory": self.cpu_memory.to_json() if self.cpu_memory else None,
+            "npu_tflm_arena": self.npu_arena.to_json() if self.npu_arena else None,
             "emit": self.emitted.to_json() if self.emitted else None,
             "run": self.validation.to_json() if self.validation else None,
             "stages": [{"name": s, "status": "done" if s in self.completed
@@ -221,7 +224,8 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         reporter.info("validate skipped: pass --run to build the firmware (TFLM_ROOT) and check it on QEMU, "
                       f"or run `mncompile run {emitted.out}`")
     return BuildResult(options, target, budget, model, trained, summary, quantized, evaluation,
-                       planned, memory, emitted, tuple(completed), PENDING, validation, npu, cpu_memory)
+                       planned, memory, emitted, tuple(completed), PENDING, validation, npu, cpu_memory,
+                       targeted.npu_arena)
 
 
 def _spec_of(model: LoadedModel, trained: TrainResult | None) -> MobileNetSpec | None:

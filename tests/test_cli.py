@@ -111,7 +111,7 @@ def test_build_with_a_given_model_quantizes_and_evaluates(trained_digits, quanti
     assert doc["target"]["name"] == "cortex-m7"
     assert doc["model"]["format"] == "keras" and doc["model"]["input_shape"] == [96, 96, 1]
     assert [(s["name"], s["status"]) for s in doc["stages"]] == [
-        ("model", "done"), ("quantize", "done"), ("eval", "done"), ("plan", "done"),
+        ("model", "done"), ("quantize", "done"), ("eval", "done"), ("plan", "done"), ("npu", "skipped"),
         ("emit", "done"), ("validate", "skipped")]
     assert doc["plan"]["mncompile_bytes"] == doc["plan"]["lower_bound_bytes"] == 55_296
     assert doc["memory"]["fits"] and doc["memory"]["arena_bytes"] < 6 * 1024 * 1024

@@ -416,9 +416,12 @@ def build(
                              "checkout in $TFLM_ROOT (in OUT/firmware-build) and run it on the target's QEMU "
                              "machine, as `mncompile run` does (exit 10 when a vector FAILs)."),
     backend: str = BACKEND_OPTION,
+    vela_system_config: str | None = VELA_SYSTEM_OPTION,
+    vela_memory_mode: str | None = VELA_MEMORY_OPTION,
+    vela_optimise: str = VELA_OPTIMISE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Run the pipeline: model -> quantize -> eval -> plan -> emit -> validate.
+    """Run the pipeline: model -> quantize -> eval -> plan -> npu -> emit -> validate.
 
     Trains (or loads) the model, quantizes it to int8 (OUT/model_int8.tflite),
     compares float with int8 on the host emulators (OUT/eval.json), plans the
@@ -426,7 +429,9 @@ def build(
     when over, saying what would fit) and writes the TFLM firmware project
     (OUT/firmware/, see `mncompile emit`). With --run, validate builds it and
     checks every golden vector on QEMU (see `mncompile run`); without, validate
-    is skipped.
+    is skipped. For an Ethos-U target the npu stage compiles the int8 model with
+    Vela (OUT/npu/), the budget counts Vela's figures, and the project is the
+    TFLM + Ethos-U variant (no QEMU: --run is refused).
     """
     from mncompile.cli import render
     from mncompile.model.train import TrainConfig
@@ -437,7 +442,7 @@ def build(
                            channels=channels, dataset=dataset, model=model, budget=budget,
                            ram=ram, flash=flash, target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed),
                            calib_samples=calib_samples, layer_samples=layer_samples, golden=golden, run=run,
-                           backend=backend)
+                           backend=backend, vela=_vela(vela_system_config, vela_memory_mode, vela_optimise))
     result = run_build(options, render.RichReporter())
     if json_output:
         if result.validation is not None:
@@ -466,6 +471,10 @@ def build(
     render.out.print(f"target: {result.target.name} ({result.target.description})", highlight=False)
     if result.plan is not None:
         render.out.print(render.plan_summary(result.plan), highlight=False)
+    if result.npu is not None:
+        render.out.print(render.npu_table(result.plan, result.npu, result.npu_arena))
+        for line in render.npu_fallback_lines(result.npu):
+            render.out.print(line, highlight=False)
     if result.memory is not None:
         render.out.print(render.memory_table(result.memory))
     if result.emitted is not None:
