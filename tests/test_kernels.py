@@ -118,13 +118,19 @@ def kernel_sources() -> list[Path]:
     return sorted(KERNELS.glob("*.c"))
 
 
-@pytest.fixture(scope="session")
-def lib(tmp_path_factory):
+# The host library is built twice: the portable C, and the Arm DSP-path code (SMLAD, SXTAB16, ...)
+# with the ACLE intrinsics emulated in C (MN_KERNELS_EMULATE_DSP), so both paths meet TFLM here;
+# the QEMU test below runs the real instructions.
+HOST_BUILDS = {"portable": [], "dsp-emulated": ["-DMN_KERNELS_EMULATE_DSP"]}
+
+
+@pytest.fixture(scope="session", params=sorted(HOST_BUILDS))
+def lib(request, tmp_path_factory):
     if shutil.which("gcc") is None:
         pytest.skip("host gcc is not installed")
-    out = tmp_path_factory.mktemp("kernels") / "libmn_kernels.so"
-    cmd = ["gcc", *CFLAGS, "-O2", "-fPIC", "-shared", "-I", str(KERNELS), *map(str, kernel_sources()),
-           str(HARNESS / "abi.c"), "-o", str(out)]
+    out = tmp_path_factory.mktemp("kernels") / f"libmn_kernels_{request.param}.so"
+    cmd = ["gcc", *CFLAGS, "-O2", *HOST_BUILDS[request.param], "-fPIC", "-shared", "-I", str(KERNELS),
+           *map(str, kernel_sources()), str(HARNESS / "abi.c"), "-o", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     so = ctypes.CDLL(str(out))
@@ -189,12 +195,22 @@ class Tflm:
     def __init__(self):
         self.proc = None
         self.log = tempfile.TemporaryFile()
+        self.cache: dict[tuple, np.ndarray] = {}  # both host builds of the kernels meet the same cases
+
+    def run(self, model: bytes, *inputs: np.ndarray, arena: int = 1 << 18) -> np.ndarray:
+        xs = [np.ascontiguousarray(x) for x in inputs]
+        key = (model, arena, *((x.dtype.str, x.shape, x.tobytes()) for x in xs))
+        if key not in self.cache:
+            if len(self.cache) > 20000:
+                self.cache.clear()
+            self.cache[key] = self._run(model, *xs, arena=arena)
+        return self.cache[key].copy()
 
     def _start(self):
         self.proc = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
-    def run(self, model: bytes, *inputs: np.ndarray, arena: int = 1 << 18) -> np.ndarray:
+    def _run(self, model: bytes, *inputs: np.ndarray, arena: int) -> np.ndarray:
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         data = pickle.dumps((model, [np.ascontiguousarray(x) for x in inputs], arena))
@@ -963,6 +979,22 @@ def test_per_tensor_fc_multiplier_product_variants():
 @given(x=st.integers(-(2**31), 2**31 - 1), m=st.integers(0, 2**31 - 1), shift=st.integers(-31, 8))
 def test_requantize_c_and_python_agree(lib, x, m, shift):
     assert lib.mn_requantize(x, m, shift) == qm.multiply_by_quantized_multiplier(x, m, shift)
+
+
+def test_requantize_single_multiply_path_at_ties_and_extremes(lib):
+    # mn_mbqm takes one 64-bit multiply-accumulate for right shifts 2..31 and multipliers >= 0:
+    # check it against the two-step reference where both roundings meet ties, and at the extremes
+    rng = np.random.default_rng(7)
+    for shift in range(-31, -1):
+        e = -shift
+        for m in (0, 1, 1 << 30, (1 << 30) + 1, 2**31 - 1, int(rng.integers(1 << 30, 2**31))):
+            xs = [0, 1, -1, 2**31 - 1, -(2**31), -(2**31) + 1, 2**30, -(2**30)]
+            for k in range(-6, 7):  # x * m / 2^31 lands on (or next to) a multiple of 2^(e-1)
+                base = k << (e - 1)
+                xs += [base * 2 + d for d in (-1, 0, 1) if -(2**31) <= base * 2 + d < 2**31]
+            xs += [int(v) for v in rng.integers(-(2**31), 2**31, 20)]
+            for x in xs:
+                assert lib.mn_requantize(x, m, shift) == qm.multiply_by_quantized_multiplier(x, m, shift), (x, m, shift)
 
 
 def test_requantize_known_values(lib):

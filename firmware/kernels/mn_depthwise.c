@@ -46,6 +46,141 @@ size_t mn_depthwise_scratch_bytes(const mn_dw_params *p)
     return (size_t)p->in_h * (size_t)p->in_w;
 }
 
+#if MN_KERNELS_DSP
+/* Most taps (k_h * k_w) the DSP path handles: its sign-extended weights sit on the stack. */
+#define MN_DW_TAPS_MAX 25
+
+/* One output channel c of every output pixel (depth_mult 1), portable: the DSP path's leftover
+ * channels (in_c not a multiple of 4). */
+static void mn_dw_channel(const mn_dw_params *p, const mn_requant_ctx *q, const int8_t *in, int8_t *out, int32_t c)
+{
+    int32_t b, oy, ox, ky, kx;
+    const size_t ch = (size_t)p->in_c;
+    const int32_t m = p->out_mult[c], sh = p->out_shift[c];
+    const int32_t bias = p->bias != 0 ? p->bias[c] : 0;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * ch + c;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            mn_dw_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+            for (ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1, acc = bias;
+                mn_dw_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+                for (ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *xr = in_b + (size_t)(iy0 + p->dilation_h * ky) * (size_t)p->in_w * ch;
+                    const int8_t *f = p->filter + (size_t)ky * (size_t)p->k_w * ch + c;
+                    for (kx = kx0; kx < kx1; ++kx) {
+                        acc += (int32_t)f[(size_t)kx * ch] *
+                               ((int32_t)xr[(size_t)(ix0 + p->dilation_w * kx) * ch] + p->in_offset);
+                    }
+                }
+                out[((size_t)(b * p->out_h + oy) * (size_t)p->out_w + (size_t)ox) * ch + (size_t)c] =
+                    mn_requant_s8(q, acc, m, sh);
+            }
+        }
+    }
+}
+
+/* one tap of four channels: x word at xp, weights w[0] (channels 0, 2) and w[1] (channels 1, 3) */
+#define MN_DW_TAP(xp, w)                                                                                           \
+    do {                                                                                                           \
+        const uint32_t xv_ = mn_load4(xp);                                                                         \
+        const int32_t xe_ = mn_even16(xv_, off16);                                                                 \
+        const int32_t xo_ = mn_odd16(xv_, off16);                                                                  \
+        a0 = mn_smlabb(xe_, (w)[0], a0);                                                                           \
+        a2 = mn_smlatt(xe_, (w)[0], a2);                                                                           \
+        a1 = mn_smlabb(xo_, (w)[1], a1);                                                                           \
+        a3 = mn_smlatt(xo_, (w)[1], a3);                                                                           \
+    } while (0)
+
+/* depth_mult 1, out of place, DSP: four channels at a time (one word per tap), their weights
+ * sign-extended once into (even, odd) halfword pairs, then every output pixel: per tap one load,
+ * SXTAB16 (adds the offset) and ROR, and SMLABB/SMLATT into four accumulators started at the bias. */
+static void mn_dw_pixels_dsp(const mn_dw_params *p, const int8_t *in, int8_t *out)
+{
+    int32_t wext[2 * MN_DW_TAPS_MAX];
+    int32_t b, oy, ox, c, ky, kx, t;
+    const int32_t ch = p->in_c;
+    const int32_t k_w = p->k_w;
+    const size_t row = (size_t)p->in_w * (size_t)ch;
+    const size_t xstep = (size_t)p->dilation_w * (size_t)ch;
+    const int is3x3 = p->k_h == 3 && p->k_w == 3 && p->dilation_h == 1 && p->dilation_w == 1;
+    const int32_t off16 = mn_dup16(p->in_offset);
+    const mn_requant_ctx q = mn_requant_init(p->out_mult, p->out_shift, p->out_c, p->out_offset, p->act_min,
+                                             p->act_max);
+    for (c = 0; c + 4 <= ch; c += 4) {
+        int32_t bias[4] = {0, 0, 0, 0};
+        int32_t mult[4], shift[4];
+        int8_t *o = out + c;
+        for (t = 0; t < p->k_h * k_w; ++t) {
+            const uint32_t wv = mn_load4(p->filter + (size_t)t * (size_t)ch + (size_t)c);
+            wext[2 * t] = mn_even8(wv);
+            wext[2 * t + 1] = mn_odd8(wv);
+        }
+        for (t = 0; t < 4; ++t) {
+            bias[t] = p->bias != 0 ? p->bias[c + t] : 0;
+            mult[t] = p->out_mult[c + t];
+            shift[t] = p->out_shift[c + t];
+        }
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * row + c;
+            for (oy = 0; oy < p->out_h; ++oy) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_top;
+                int32_t ky0, ky1;
+                mn_dw_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+                const int full_rows = ky0 == 0 && ky1 == p->k_h;
+                for (ox = 0; ox < p->out_w; ++ox) {
+                    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+                    if (is3x3 && full_rows && ix0 >= 0 && ix0 + 2 < p->in_w) {
+                        /* interior 3x3 window (dilation 1): nine taps unrolled */
+                        const int8_t *xp = in_b + (size_t)iy0 * row + (size_t)ix0 * (size_t)ch;
+                        MN_DW_TAP(xp, wext);
+                        MN_DW_TAP(xp + ch, wext + 2);
+                        MN_DW_TAP(xp + 2 * ch, wext + 4);
+                        xp += row;
+                        MN_DW_TAP(xp, wext + 6);
+                        MN_DW_TAP(xp + ch, wext + 8);
+                        MN_DW_TAP(xp + 2 * ch, wext + 10);
+                        xp += row;
+                        MN_DW_TAP(xp, wext + 12);
+                        MN_DW_TAP(xp + ch, wext + 14);
+                        MN_DW_TAP(xp + 2 * ch, wext + 16);
+                    } else {
+                        int32_t kx0, kx1;
+                        mn_dw_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+                        if (kx0 < kx1) {
+                            const int8_t *xr = in_b + (size_t)(ix0 + p->dilation_w * kx0) * (size_t)ch;
+                            const int32_t *wr = wext + 2 * kx0;
+                            const int32_t nkx = kx1 - kx0;
+                            for (ky = ky0; ky < ky1; ++ky) {
+                                const int8_t *xp = xr + (size_t)(iy0 + p->dilation_h * ky) * row;
+                                const int32_t *wp = wr + 2 * ky * k_w;
+                                for (kx = 0; kx < nkx; ++kx) {
+                                    MN_DW_TAP(xp, wp);
+                                    xp += xstep;
+                                    wp += 2;
+                                }
+                            }
+                        }
+                    }
+                    o[0] = mn_requant_s8(&q, a0, mult[0], shift[0]);
+                    o[1] = mn_requant_s8(&q, a1, mult[1], shift[1]);
+                    o[2] = mn_requant_s8(&q, a2, mult[2], shift[2]);
+                    o[3] = mn_requant_s8(&q, a3, mult[3], shift[3]);
+                    o += ch;
+                }
+            }
+        }
+    }
+    for (; c < ch; ++c) {
+        mn_dw_channel(p, &q, in, out, c);
+    }
+}
+#endif
+
 static void mn_dw_pixels(const mn_dw_params *p, const int8_t *in, int8_t *out)
 {
     int32_t b, oy, ox, oc0, j, ky, kx;
@@ -146,6 +281,13 @@ int mn_depthwise_conv_s8(const mn_dw_params *p, const int8_t *in, int8_t *out, i
         }
         mn_dw_planes(p, in, out, scratch);
     } else {
+#if MN_KERNELS_DSP
+        if (p->depth_mult == 1 && p->k_h <= MN_DW_TAPS_MAX && p->k_w <= MN_DW_TAPS_MAX &&
+            p->k_h * p->k_w <= MN_DW_TAPS_MAX) {
+            mn_dw_pixels_dsp(p, in, out);
+            return MN_OK;
+        }
+#endif
         mn_dw_pixels(p, in, out);
     }
     return MN_OK;

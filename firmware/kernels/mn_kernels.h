@@ -30,14 +30,22 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Armv7E-M / Armv8-M DSP extension (Cortex-M4, M7, M33, M55): CONV_2D and FULLY_CONNECTED
- * accumulate two products per SMLAD. Integer sums are exact, so the results are identical to
- * the portable loops. Define MN_KERNELS_PORTABLE to force the portable C everywhere. */
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32) && !defined(MN_KERNELS_PORTABLE)
+/* Armv7E-M / Armv8-M DSP extension (Cortex-M4, M7, M33, M55): CONV_2D, DEPTHWISE_CONV_2D and
+ * FULLY_CONNECTED multiply sign-extended int8 pairs with SMLAD/SMLABB/SMLATT. Integer sums are
+ * exact, so the results are identical to the portable loops. Define MN_KERNELS_PORTABLE to force
+ * the portable C everywhere. Define MN_KERNELS_EMULATE_DSP (tests, on any host) to compile the
+ * same DSP-path code with C emulations of the ACLE intrinsics (mn_smlad() and friends below). */
+#if defined(MN_KERNELS_PORTABLE)
+#define MN_KERNELS_DSP 0
+#elif defined(MN_KERNELS_EMULATE_DSP)
 #define MN_KERNELS_DSP 1
-#include <arm_acle.h>
+#elif defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#define MN_KERNELS_DSP 1
 #else
 #define MN_KERNELS_DSP 0
+#endif
+#if (MN_KERNELS_DSP || defined(__ARM_FEATURE_SAT)) && !defined(MN_KERNELS_EMULATE_DSP)
+#include <arm_acle.h>
 #endif
 
 #ifdef __cplusplus
@@ -236,13 +244,49 @@ static inline int32_t mn_rdbpot(int32_t x, int32_t exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* TFLM MultiplyByQuantizedMultiplier (int32 overload, TFLITE_SINGLE_ROUNDING off). The left
- * shift wraps like TFLM's int32 product on two's complement hardware, without undefined behaviour. */
-static inline int32_t mn_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+/* TFLM MultiplyByQuantizedMultiplier (int32 overload, TFLITE_SINGLE_ROUNDING off), step by step
+ * as TFLM computes it. The left shift wraps like TFLM's int32 product on two's complement
+ * hardware, without undefined behaviour. */
+static inline int32_t mn_mbqm_ref(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
     return mn_rdbpot(mn_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+/* The same for a right shift e = -shift with 2 <= e <= 31 and multiplier m >= 0 (every layer with
+ * an effective scale below 1/2: convolutions in practice), in one 64-bit multiply-accumulate.
+ * With ab = x * m, s = [x < 0] and t = floor((ab + 2^30) / 2^31) (SaturatingRoundingDoublingHighMul,
+ * which cannot saturate when m >= 0), RoundingDivideByPOT(t, e) = floor((t + 2^(e-1) - [t < 0]) / 2^e).
+ * [t < 0] may be replaced by s: they differ only when t = 0, where both give 0 (e >= 1). As the
+ * added term is an integer, the two floors merge:
+ *     result = floor((ab + 2^30 - s * 2^31 + 2^(30+e)) / 2^(31+e))
+ *            = hi >> (e-1),   hi = floor((ab + 2^30 - s * 2^31 + 2^(e-2) * 2^32) / 2^32)   (e >= 2),
+ * the high word of one SMLAL from (lo, hi) = (2^30 | x & 2^31, 2^(e-2) - s). |hi| < 2^31. Checked exhaustively against mn_mbqm_ref on
+ * edge values and ties, and by every kernel test. */
+static inline int32_t mn_mbqm_right(int32_t x, int32_t m, int32_t shift)
+{
+    const int32_t e1 = -shift - 1;
+    /* (lo, hi) = +-2^30 + 2^(e-2) * 2^32: the rounding term rides in the high word */
+    const uint32_t lo = ((uint32_t)x & 0x80000000u) | 0x40000000u;
+    const int32_t hi = ((int32_t)1 << (e1 - 1)) + (x >> 31);
+    const int64_t d = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+    return (int32_t)(((int64_t)x * (int64_t)m + d) >> 32) >> e1;
+}
+
+/* 1 when mn_mbqm_right computes MultiplyByQuantizedMultiplier(., m, shift) */
+static inline int mn_mbqm_right_ok(int32_t m, int32_t shift)
+{
+    return m >= 0 && (uint32_t)-2 - (uint32_t)shift <= 29u;
+}
+
+/* TFLM MultiplyByQuantizedMultiplier (int32 overload, TFLITE_SINGLE_ROUNDING off) */
+static inline int32_t mn_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (mn_mbqm_right_ok(multiplier, shift)) {
+        return mn_mbqm_right(x, multiplier, shift);
+    }
+    return mn_mbqm_ref(x, multiplier, shift);
 }
 
 static inline int32_t mn_clamp(int32_t x, int32_t lo, int32_t hi)
@@ -250,7 +294,136 @@ static inline int32_t mn_clamp(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* clamp to [-128, 127]: one SSAT on Arm */
+static inline int32_t mn_sat8(int32_t x)
+{
+#if defined(__ARM_FEATURE_SAT) && !defined(MN_KERNELS_EMULATE_DSP)
+    return __ssat(x, 8);
+#else
+    return mn_clamp(x, -128, 127);
+#endif
+}
+
+/* Requantization of a whole layer: fast when every channel takes mn_mbqm_right and the clamp is the
+ * int8 range (one SSAT), which the kernels check once per call. */
+typedef struct {
+    int32_t out_offset, act_min, act_max;
+    int fast;
+} mn_requant_ctx;
+
+static inline mn_requant_ctx mn_requant_init(const int32_t *mult, const int32_t *shift, int32_t channels,
+                                             int32_t out_offset, int32_t act_min, int32_t act_max)
+{
+    mn_requant_ctx q;
+    int32_t c;
+    q.out_offset = out_offset;
+    q.act_min = act_min;
+    q.act_max = act_max;
+    q.fast = act_min == -128 && act_max == 127;
+    for (c = 0; c < channels && q.fast; ++c) {
+        q.fast = mn_mbqm_right_ok(mult[c], shift[c]);
+    }
+    return q;
+}
+
+/* acc (bias included) -> MultiplyByQuantizedMultiplier(acc, m, shift) + out_offset, clamped to
+ * [act_min, act_max]; `fast` as in mn_requant_ctx (a constant where inlined: no test at run time) */
+static inline int8_t mn_requant_val(int32_t acc, int32_t m, int32_t shift, int fast, int32_t out_offset,
+                                    int32_t act_min, int32_t act_max)
+{
+    if (fast) {
+        return (int8_t)mn_sat8(mn_mbqm_right(acc, m, shift) + out_offset);
+    }
+    return (int8_t)mn_clamp(mn_mbqm(acc, m, shift) + out_offset, act_min, act_max);
+}
+
+static inline int8_t mn_requant_s8(const mn_requant_ctx *q, int32_t acc, int32_t m, int32_t shift)
+{
+    return mn_requant_val(acc, m, shift, q->fast, q->out_offset, q->act_min, q->act_max);
+}
+
+/* for kernel bodies instantiated twice (fast requantization or not) */
+#if defined(__GNUC__)
+#define MN_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define MN_ALWAYS_INLINE static inline
+#endif
+
 #if MN_KERNELS_DSP
+/* The ACLE intrinsics the DSP paths use, behind mn_ names: the real instructions on Arm, or exact
+ * C emulations (MN_KERNELS_EMULATE_DSP) so the host tests run the same DSP-path code. */
+#if defined(MN_KERNELS_EMULATE_DSP)
+static inline int32_t mn_lo16(int32_t v)
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)v & 0xFFFFu);
+}
+
+static inline int32_t mn_hi16(int32_t v)
+{
+    return (int32_t)(int16_t)(uint16_t)((uint32_t)v >> 16);
+}
+
+static inline int32_t mn_pack16(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+}
+
+/* SXTB16: bytes 0 and 2 sign-extended to halfwords */
+static inline int32_t mn_sxtb16(uint32_t v)
+{
+    return mn_pack16((int32_t)(int8_t)(uint8_t)(v & 0xFFu), (int32_t)(int8_t)(uint8_t)((v >> 16) & 0xFFu));
+}
+
+/* SXTAB16: a's halfwords plus bytes 0 and 2 of v sign-extended (each halfword wraps) */
+static inline int32_t mn_sxtab16(int32_t a, uint32_t v)
+{
+    const int32_t b = mn_sxtb16(v);
+    return mn_pack16(mn_lo16(a) + mn_lo16(b), mn_hi16(a) + mn_hi16(b));
+}
+
+/* SMLAD: acc + a.lo * b.lo + a.hi * b.hi (wraps modulo 2^32, as the instruction does) */
+static inline int32_t mn_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mn_lo16(a) * mn_lo16(b)) + (uint32_t)(mn_hi16(a) * mn_hi16(b)));
+}
+
+/* SMLABB / SMLATT: acc + a.lo * b.lo, acc + a.hi * b.hi */
+static inline int32_t mn_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mn_lo16(a) * mn_lo16(b)));
+}
+
+static inline int32_t mn_smlatt(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mn_hi16(a) * mn_hi16(b)));
+}
+#else
+static inline int32_t mn_sxtb16(uint32_t v)
+{
+    return __sxtb16((int32_t)v);
+}
+
+static inline int32_t mn_sxtab16(int32_t a, uint32_t v)
+{
+    return __sxtab16(a, (int32_t)v);
+}
+
+static inline int32_t mn_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlad(a, b, acc);
+}
+
+static inline int32_t mn_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlabb(a, b, acc);
+}
+
+static inline int32_t mn_smlatt(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlatt(a, b, acc);
+}
+#endif
+
 /* Four int8 from any address (Cortex-M3 and later load unaligned words). */
 static inline uint32_t mn_load4(const int8_t *p)
 {
@@ -268,23 +441,23 @@ static inline int32_t mn_dup16(int32_t x)
 /* bytes 0,2 and 1,3 of v sign-extended to halfwords, plus off16 per halfword (|x + off| <= 255) */
 static inline int32_t mn_even16(uint32_t v, int32_t off16)
 {
-    return __sxtab16(off16, (int32_t)v);
+    return mn_sxtab16(off16, v);
 }
 
 static inline int32_t mn_odd16(uint32_t v, int32_t off16)
 {
-    return __sxtab16(off16, (int32_t)((v >> 8) | (v << 24)));
+    return mn_sxtab16(off16, (v >> 8) | (v << 24));
 }
 
 /* the same without an offset (weights) */
 static inline int32_t mn_even8(uint32_t v)
 {
-    return __sxtb16((int32_t)v);
+    return mn_sxtb16(v);
 }
 
 static inline int32_t mn_odd8(uint32_t v)
 {
-    return __sxtb16((int32_t)((v >> 8) | (v << 24)));
+    return mn_sxtb16((v >> 8) | (v << 24));
 }
 #endif
 
@@ -297,8 +470,8 @@ static inline int32_t mn_dot_s8(const int8_t *w, const int8_t *x, int32_t n, int
     for (; i + 4 <= n; i += 4) {
         const uint32_t xv = mn_load4(x + i);
         const uint32_t wv = mn_load4(w + i);
-        acc = __smlad(mn_even16(xv, off16), mn_even8(wv), acc);
-        acc = __smlad(mn_odd16(xv, off16), mn_odd8(wv), acc);
+        acc = mn_smlad(mn_even16(xv, off16), mn_even8(wv), acc);
+        acc = mn_smlad(mn_odd16(xv, off16), mn_odd8(wv), acc);
     }
 #endif
     for (; i < n; ++i) {
