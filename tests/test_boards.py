@@ -1,6 +1,7 @@
 """Board support (firmware/): the real Arm toolchain builds a self-test program
 (tests/firmware/hello.c + hello_cpp.cc) against every board, QEMU runs it on the
-four emulated boards, and the real board's link is checked against its memory map.
+four emulated boards, and the real boards' links (the Nucleo, the two Corstone-300
+boards with an Ethos-U NPU) are checked against their memory maps.
 
 The self-test prints one line per check from inside the firmware; these tests
 read those lines, QEMU's exit code, and the ELF's symbols and sections. Skipped
@@ -26,8 +27,11 @@ from mncompile.run.qemu import qemu_command, run_qemu
 
 FIRMWARE = firmware_dir()
 TESTS_FIRMWARE = Path(__file__).parent / "firmware"
-BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547", "nucleo-h743zi")
+BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547", "nucleo-h743zi", "corstone-300-ethos-u55",
+          "corstone-300-ethos-u65")
 QEMU_BOARDS = BOARDS[:4]
+REAL_BOARDS = BOARDS[4:]  # no QEMU machine: UART console, DWT timer
+CORSTONE_BOARDS = ("corstone-300-ethos-u55", "corstone-300-ethos-u65")  # with an Ethos-U NPU
 # The code-generation flags each board must use (board.toml must say the same).
 CPU_FLAGS = {
     "mps2-an386": "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16",
@@ -35,6 +39,8 @@ CPU_FLAGS = {
     "mps2-an505": "-mcpu=cortex-m33 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16",
     "mps3-an547": "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard",
     "nucleo-h743zi": "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16",
+    "corstone-300-ethos-u55": "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard",
+    "corstone-300-ethos-u65": "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard",
 }
 WARNINGS = ["-Wall", "-Wextra", "-Werror", "-Wpedantic"]
 C_FLAGS = ["-std=c11", *WARNINGS, "-ffunction-sections", "-fdata-sections", "-O2"]
@@ -42,8 +48,10 @@ CXX_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", *WARNINGS, "-ffunctio
              "-fdata-sections", "-O2"]
 FAULT_STATUS = 70  # MN_FAULT_EXIT_STATUS in firmware/common/board_support.h
 # Device interrupt vectors in each board's table (DEVICE_IRQS in boards/<board>/startup.c).
-DEVICE_IRQS = {"mps2-an386": 32, "mps2-an500": 32, "mps2-an505": 124, "mps3-an547": 128, "nucleo-h743zi": 150}
-ARMV8M_BOARDS = ("mps2-an505", "mps3-an547")  # SecureFault vector, MSPLIM
+DEVICE_IRQS = {"mps2-an386": 32, "mps2-an500": 32, "mps2-an505": 124, "mps3-an547": 128, "nucleo-h743zi": 150,
+               "corstone-300-ethos-u55": 128, "corstone-300-ethos-u65": 128}
+ARMV8M_BOARDS = ("mps2-an505", "mps3-an547")  # SecureFault vector, MSPLIM (the QEMU ones, which run)
+NPU_IRQ = 56  # the Ethos-U's device interrupt on Corstone-300
 
 needs_toolchain = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
                                      reason="arm-none-eabi-gcc is not installed")
@@ -184,9 +192,9 @@ def test_board_folder_describes_itself(board):
     assert data["name"] == board
     assert data["cpu_flags"] == CPU_FLAGS[board]
     assert data["cpu"] == CPU_FLAGS[board].split()[0].removeprefix("-mcpu=")
-    assert data["console"] == ("uart" if board == "nucleo-h743zi" else "semihosting")
-    assert data["timer"] == ("dwt" if board == "nucleo-h743zi" else "systick")
-    assert data.get("qemu_machine") == (None if board == "nucleo-h743zi" else board)
+    assert data["console"] == ("uart" if board in REAL_BOARDS else "semihosting")
+    assert data["timer"] == ("dwt" if board in REAL_BOARDS else "systick")
+    assert data.get("qemu_machine") == (None if board in REAL_BOARDS else board)
     assert data["description"]
     # The regions agree with the linker script's MEMORY block and REGION_ALIAS lines.
     script = (folder / "linker.ld").read_text()
@@ -220,11 +228,16 @@ def test_vector_table_is_the_boards_and_points_into_the_common_startup(builder, 
     assert syms["mn_vector_table"] == syms["__vector_table"] == region(board, "FLASH")[0]
     default = syms["Default_Handler"] | 1
     assert words[0] == syms["__stack_top"] and words[1] == syms["Reset_Handler"] | 1
-    secure_fault = default if board in ARMV8M_BOARDS else 0  # reserved on Armv7-M
+    secure_fault = default if board in ARMV8M_BOARDS + CORSTONE_BOARDS else 0  # reserved on Armv7-M
     assert words[2:16] == [default] * 5 + [secure_fault, 0, 0, 0, default, default, 0, default, words[15]]
-    # SysTick: the QEMU boards' own handler (common/board_qemu.h); free on the Nucleo.
+    # SysTick: the board's own handler (common/board_qemu.h, common/board_corstone300.h); free on the Nucleo.
     assert (words[15] == syms["SysTick_Handler"] | 1) and ((words[15] == default) == (board == "nucleo-h743zi"))
-    assert words[16:] == [default] * DEVICE_IRQS[board]
+    device = [default] * DEVICE_IRQS[board]
+    if board in CORSTONE_BOARDS:
+        # the NPU's vector: a weak stand-in branching to Default_Handler, until a project defines it
+        device[NPU_IRQ] = syms["NPU_IRQHandler"] | 1
+        assert device[NPU_IRQ] != default
+    assert words[16:] == device
 
 
 def test_qemu_command_line():
@@ -360,6 +373,59 @@ def test_nucleo_links_to_the_real_memory_map(builder, tmp_path):
     assert sp == syms["__stack_top"] and pc == syms["Reset_Handler"] | 1
 
 
+@pytest.mark.parametrize("board", CORSTONE_BOARDS)
+def test_corstone_boards_describe_their_npu_and_fvp(board):
+    data = board_toml(board)
+    npu = data["npu"]
+    assert npu["name"] == {"corstone-300-ethos-u55": "Ethos-U55", "corstone-300-ethos-u65": "Ethos-U65"}[board]
+    assert (npu["base"], npu["irq"], npu["secure"], npu["privileged"]) == (0x48102000, NPU_IRQ, True, True)
+    assert f"#define NPU_IRQ {NPU_IRQ}" in (FIRMWARE / "boards" / board / "startup.c").read_text()
+    assert data["fvp"]["executable"] == f"FVP_Corstone_SSE-300_{npu['name']}"
+    script = (FIRMWARE / "boards" / board / "linker.ld").read_text()
+    if "fast_memory_section" in npu:  # the U65's cache: its own region of linker.ld, the SRAM
+        declared = re.search(rf"{npu['fast_memory_region']}\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9A-Fa-f]+),"
+                           r"\s*LENGTH\s*=\s*(\d+)M", script)
+        assert (int(declared.group(1), 16), int(declared.group(2)) * 1024 * 1024) == (
+            npu["fast_memory_origin"], npu["fast_memory_length"])
+        assert f"*({npu['fast_memory_section']} " in script
+    # the NPU reaches the model and the arena over AXI: neither may be in a TCM
+    for name in ("MODEL", "ARENA"):
+        origin, _ = region(board, name)
+        assert origin >= 0x31000000, name
+
+
+@needs_toolchain
+@pytest.mark.parametrize("board", CORSTONE_BOARDS)
+def test_corstone_links_to_the_memory_map(builder, board, tmp_path):
+    elf = builder.build(board, "layout", ("-DHELLO_ARENA_BYTES=400000",))
+    secs, syms = sections(elf), symbols(elf)
+    itcm, dtcm, sram, ddr = (0x10000000, 0x10080000), (0x30000000, 0x30080000), (0x31000000, 0x31200000), (
+        0x70000000, 0x72000000)
+    assert secs[".isr_vector"][0] == itcm[0] == syms["__vector_table"]
+    for name in (".text", ".rodata"):
+        assert itcm[0] <= secs[name][0] < itcm[1], name
+    model_at, model_size = secs[".model"]
+    assert model_at == ddr[0] and model_at + model_size <= ddr[1]
+    arena_at, arena_size = secs[".tensor_arena"]
+    where = sram if board == "corstone-300-ethos-u55" else ddr  # U65, Dedicated_Sram: arena in DDR after the model
+    assert where[0] <= arena_at and arena_at + arena_size <= where[1] and arena_size >= 400000
+    assert syms["__stack_top"] == dtcm[1] and syms["__stack_top"] - syms["__stack_limit"] == 64 * 1024
+    for name in (".data", ".bss"):
+        assert dtcm[0] <= secs[name][0] < dtcm[1], name
+    if board == "corstone-300-ethos-u65":
+        assert syms["__npu_fast_memory_start"] == sram[0]
+    sp, pc = vectors(elf, tmp_path)
+    assert sp == syms["__stack_top"] and pc == syms["Reset_Handler"] | 1
+
+
+@needs_toolchain
+@pytest.mark.parametrize("board", CORSTONE_BOARDS)
+def test_corstone_semihosting_console_compiles_cleanly(board, tmp_path):
+    _checked(["arm-none-eabi-gcc", *CPU_FLAGS[board].split(), *C_FLAGS, f"-I{FIRMWARE / 'common'}",
+              "-DMNCOMPILE_CONSOLE_SEMIHOSTING", "-c", str(FIRMWARE / "boards" / board / "board.c"),
+              "-o", str(tmp_path / "board.o")])
+
+
 @needs_toolchain
 @pytest.mark.parametrize("options", [("-DMNCOMPILE_CONSOLE_SEMIHOSTING",), ("-DMNCOMPILE_NO_CACHES",)])
 def test_nucleo_options_compile_cleanly(options, tmp_path):
@@ -373,6 +439,10 @@ def test_nucleo_options_compile_cleanly(options, tmp_path):
     ("mps2-an386", 5 * 1024 * 1024, "mncompile: .data + .bss + .tensor_arena + the 64 KB stack do not fit RAM"),
     ("nucleo-h743zi", 600 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 512 KB ARENA"),
     ("mps3-an547", 5 * 1024 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 4 MB ARENA"),
+    ("corstone-300-ethos-u55", 3 * 1024 * 1024,
+     "mncompile: the tensor arena (.tensor_arena) does not fit the 2 MB ARENA region (SRAM)"),
+    ("corstone-300-ethos-u65", 33 * 1024 * 1024,
+     "mncompile: the model (.model) and the tensor arena (.tensor_arena) do not fit the 32 MB DDR"),
 ])
 def test_an_oversized_arena_fails_the_link_with_a_clear_message(builder, board, arena, message):
     proc, _ = builder.link(board, "oversized", (f"-DHELLO_ARENA_BYTES={arena}",))

@@ -48,6 +48,11 @@
 #define MN_SCB_ICIALLU MN_REG32(0xE000EF50u)
 #define MN_SCB_DCISW MN_REG32(0xE000EF60u)
 
+/* Nested vectored interrupt controller: set-enable and clear-pending registers,
+ * 32 device interrupts per register (interrupt n: register n / 32, bit n % 32). */
+#define MN_NVIC_ISER(n) MN_REG32(0xE000E100u + 4u * (uint32_t)(n))
+#define MN_NVIC_ICPR(n) MN_REG32(0xE000E280u + 4u * (uint32_t)(n))
+
 /* Debug: halting control, exception and monitor control */
 #define MN_DHCSR MN_REG32(0xE000EDF0u)
 #define MN_DEMCR MN_REG32(0xE000EDFCu)

@@ -211,6 +211,17 @@ def npu_fallback_lines(npu) -> list[str]:
 def emit_lines(result) -> list[str]:
     """What `emit` (and the end of `build`) prints about the written project."""
     t = result.target
+    if result.npu is not None:
+        return [f"wrote {result.out}/ ({len(result.files) + 1} files): TFLM + Ethos-U project for {t.name}, "
+                f"board {result.board.name}",
+                f"flash: Vela's model {result.firmware_model_bytes:,} B; RAM: tensor arena "
+                f"{result.arena_bytes['reference']:,} B (predicted {result.arena_predicted['reference']:,} B "
+                "+ margin)",
+                f"golden vectors: {result.golden.count} ({result.golden.source}), expected outputs from "
+                "the TFLM host interpreter (CPU reference kernels)",
+                *result.npu_lines(),
+                f"build: cmake -S {result.out} -B {result.out}/build -G Ninja -DTFLM_ROOT=/path/to/tflite-micro "
+                f"-DETHOSU_DRIVER_ROOT=/path/to/ethos-u-core-driver && cmake --build {result.out}/build"]
     lines = [f"wrote {result.out}/ ({len(result.files) + 1} files): TFLM project for {t.name}, "
              f"board {result.board.name}",
              f"flash: model {result.firmware_model_bytes:,} B (memory plan embedded); "

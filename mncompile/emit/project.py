@@ -18,7 +18,10 @@ from mncompile.errors import InvalidOptionError, OutputExistsError
 TEMPLATE_SUFFIX = ".j2"
 
 
-def render_tree(template_root: Path, context: dict, prefix: str = "") -> dict[str, bytes]:
+def render_tree(template_root: Path, context: dict, prefix: str = "",
+                exclude: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file under `template_root` (sorted) as the project holds it, less those whose
+    relative path starts with one of `exclude` (e.g. ``"npu/"``, a variant's own templates)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root)), undefined=jinja2.StrictUndefined,
@@ -26,6 +29,8 @@ def render_tree(template_root: Path, context: dict, prefix: str = "") -> dict[st
     files: dict[str, bytes] = {}
     for path in sorted(p for p in template_root.rglob("*") if p.is_file()):
         rel = path.relative_to(template_root).as_posix()
+        if rel.startswith(exclude):
+            continue
         if rel.endswith(TEMPLATE_SUFFIX):
             text = env.get_template(rel).render(**context)
             files[prefix + rel[: -len(TEMPLATE_SUFFIX)]] = text.encode("utf-8")
