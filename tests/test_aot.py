@@ -395,3 +395,280 @@ def test_real_board_project_links_with_tables_in_flash_and_the_arena_in_axi_sram
             symbols[parts[2]] = int(parts[0], 16)
     assert 0x24000000 <= symbols["arena"] < 0x24000000 + 512 * 1024 and symbols["arena"] % 16 == 0
     assert 0x08000000 <= symbols["L0_filter"] < 0x08000000 + 2 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# float I/O edges: an int8 model converted with float32 input and output (QUANTIZE first,
+# DEQUANTIZE last), and the variants with one float edge
+
+
+def _pack(m) -> bytes:
+    import flatbuffers
+
+    from mncompile.plan.offline import aligned_buffer_class
+
+    aligned = aligned_buffer_class()
+    for i, buf in enumerate(m.buffers):
+        if buf.data is not None and len(buf.data) > 0:
+            a = aligned()
+            a.data = buf.data
+            m.buffers[i] = a
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def _drop_edge(data: bytes, edge: str) -> bytes:
+    """The model without its first QUANTIZE (edge "quantize": int8 input) or its last DEQUANTIZE
+    ("dequantize": int8 output)."""
+    from mncompile.graph.reader import schema
+
+    s = schema()
+    m = s.ModelT.InitFromPackedBuf(data, 0)
+    g = m.subgraphs[0]
+    code = {"quantize": s.BuiltinOperator.QUANTIZE, "dequantize": s.BuiltinOperator.DEQUANTIZE}[edge]
+    k = 0 if edge == "quantize" else len(g.operators) - 1
+    assert max(m.operatorCodes[g.operators[k].opcodeIndex].builtinCode,
+               m.operatorCodes[g.operators[k].opcodeIndex].deprecatedBuiltinCode) == code
+    op = g.operators.pop(k)
+    if edge == "quantize":
+        g.inputs = [op.outputs[0]]
+    else:
+        g.outputs = [op.inputs[0]]
+    m.signatureDefs = []
+    return _pack(m)
+
+
+@pytest.fixture(scope="session")
+def float_io_models(tmp_path_factory) -> dict[str, Path]:
+    """A small int8 classifier converted with the TFLite converter's default float32 input and
+    output (QUANTIZE -> CONV_2D -> DEPTHWISE_CONV_2D -> MEAN -> FULLY_CONNECTED -> DEQUANTIZE,
+    12x12x1, 6 logits), and the same without the DEQUANTIZE ("float_in") or the QUANTIZE ("float_out")."""
+    from mncompile.model.loader import LoadedModel
+    from mncompile.quantize.convert import _converter
+    from mncompile.tfenv import keras_module
+
+    keras = keras_module()
+    keras.utils.set_random_seed(11)
+    layers = keras.layers
+    inputs = keras.Input((12, 12, 1), batch_size=1)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(inputs)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(6)(x)  # logits: DEQUANTIZE with a scale that is not a power of two
+    model = keras.Model(inputs, outputs)
+    folder = tmp_path_factory.mktemp("float_io")
+    path = folder / "float_io.tflite"
+    tf, converter = _converter(LoadedModel(path, "keras", model, (12, 12, 1), 6, None))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    calib = np.random.default_rng(3).uniform(-1, 1, (16, 12, 12, 1)).astype(np.float32)
+    converter.representative_dataset = lambda: ([calib[i:i + 1]] for i in range(len(calib)))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # inference types left float32, on purpose
+        data = bytes(converter.convert())
+    path.write_bytes(data)
+    models = {"float": path}
+    for name, edge in (("float_in", "dequantize"), ("float_out", "quantize")):
+        models[name] = folder / f"{name}.tflite"
+        models[name].write_bytes(_drop_edge(data, edge))
+    return models
+
+
+def _edge_inputs(model: Path, n: int) -> np.ndarray:
+    """Inputs for `model`: int8, or float32 around the QUANTIZE op's range with exact half-way
+    points, values that saturate, and signed zeros."""
+    from mncompile.emit.golden import io_quant
+    from mncompile.graph.reader import read_graph
+
+    graph = read_graph(model)
+    tin = graph.tensors[graph.inputs[0]]
+    rng = np.random.default_rng(9)
+    shape = (n, *tin.shape[1:])
+    if tin.dtype == "INT8":
+        return rng.integers(-128, 128, shape).astype(np.int8)
+    q = io_quant(graph)[0]
+    s32 = np.float32(q.scale)
+    k = rng.integers(-140, 140, shape)
+    x = ((k - q.zero_point).astype(np.float32) + np.float32(0.5)) * s32  # exact float32 half-way points
+    uniform = (rng.uniform(-135, 135, shape) - q.zero_point) * float(s32)
+    x = np.where(rng.integers(0, 2, shape) == 1, uniform, x).astype(np.float32)
+    flat = x.reshape(n, -1)
+    flat[:, 0], flat[:, 1], flat[:, 2] = np.float32(0.0), np.float32(-0.0), np.float32(1e6)
+    return x
+
+
+@pytest.mark.parametrize("name", ["float", "float_in", "float_out"])
+def test_float_io_edges_compile_and_match_tflm_on_the_host(name, float_io_models, tmp_path):
+    """QUANTIZE on a float32 input and DEQUANTIZE making a float32 output run in model_invoke();
+    host gcc -pedantic, outputs bit-identical to the TFLM host interpreter's (float bits compared)."""
+    from mncompile.graph.reader import read_graph
+    from mncompile.validate.emulate import emulate
+
+    if shutil.which("gcc") is None:
+        pytest.skip("host gcc is not installed")
+    model = float_io_models[name]
+    graph = read_graph(model)
+    float_in, float_out = name in ("float", "float_in"), name in ("float", "float_out")
+    kinds = [op.kind for op in graph.ops]
+    assert (kinds[0] == "QUANTIZE") == float_in and (kinds[-1] == "DEQUANTIZE") == float_out
+    program = generate(model)
+    h, c = program.model_h, program.model_c
+    ctype_in, ctype_out = ("float" if float_in else "int8_t"), ("float" if float_out else "int8_t")
+    assert f"int model_invoke(const {ctype_in} *in, {ctype_out} *out);" in h
+    assert f"#define MODEL_INPUT_IS_FLOAT {int(float_in)}" in h
+    assert f"#define MODEL_OUTPUT_IS_FLOAT {int(float_out)}" in h
+    assert ("model_input(void)" in h) != float_in and ("model_output(void)" in h) != float_out
+    assert ("mn_quantize_f32_s8(&L0, in, MN_T(" in c) == float_in
+    assert re.search(r"mn_dequantize_s8_f32\(&L\d+, MN_T\(\d+\), out\)", c) is not None if float_out else \
+        "mn_dequantize" not in c
+    # the float buffers are the caller's: the arena holds only int8 tensors
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    assert (program.input_offset is None) == float_in and (program.output_offset is None) == float_out
+    planned = {t for group in program.memory.groups for t in group}
+    assert (tin.index in planned) != float_in and (tout.index in planned) != float_out
+    assert program.input_bytes == tin.nbytes and program.output_bytes == tout.nbytes
+    assert program.to_json()["input"]["dtype"] == ("float32" if float_in else "int8")
+    assert generate(model).model_c == c  # deterministic
+
+    (tmp_path / "model.c").write_text(c)
+    (tmp_path / "model.h").write_text(h)
+    lib = tmp_path / "model.so"
+    proc = subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffp-contract=off",
+                           "-fPIC", "-shared", f"-I{KERNELS}", f"-I{tmp_path}", str(tmp_path / "model.c"),
+                           *map(str, sorted(KERNELS.glob("*.c"))), "-o", str(lib)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    so = ctypes.CDLL(str(lib))
+    x = _edge_inputs(model, 6)
+    want = emulate(model, x, "tflm").reshape(len(x), -1)
+    assert want.dtype == (np.float32 if float_out else np.int8)
+    for v in range(len(x)):
+        xin = np.ascontiguousarray(x[v])
+        out = np.full(want.shape[1], 7, want.dtype)
+        assert so.model_invoke(xin.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p)) == 0
+        assert np.array_equal(out.view(np.uint32 if float_out else np.int8),
+                              want[v].view(np.uint32 if float_out else np.int8)), (name, v)
+
+
+def _golden_float_inputs(project: Path) -> np.ndarray:
+    text = (project / "src" / "golden_data.c").read_text()
+    body = re.search(r"const float g_golden_inputs\[(\d+)\]\[(\d+)\] = \{(.*?)\n\};", text, re.S)
+    values = re.findall(r"-?[0-9.]+(?:e[-+]?\d+)?f", re.sub(r"//[^\n]*", "", body.group(3)))
+    return np.array([float(v[:-1]) for v in values], np.float32).reshape(int(body.group(1)), int(body.group(2)))
+
+
+@needs_arm_gcc
+@needs_qemu
+def test_float_io_model_is_bit_exact_on_qemu(float_io_models, tmp_path):
+    """Float golden inputs (digits images, preprocessed, not quantized), the TFLM host interpreter's
+    float32 outputs as expected outputs, compared bit for bit by the firmware; `mncompile run` checks it."""
+    from mncompile.graph.reader import read_graph
+    from mncompile.model.datasets import Preprocessing
+    from mncompile.model.loader import load_model
+    from mncompile.quantize import model_dataset
+    from mncompile.run.validate import run_project
+    from mncompile.validate.accuracy import evenly_spaced
+    from mncompile.validate.emulate import emulate
+
+    model = float_io_models["float"]
+    result = emit(model, "cortex-m7", tmp_path / "p", backend="aot", dataset="digits")
+    project = result.out
+    doc = json.loads((project / "mncompile.json").read_text())
+    golden = doc["golden"]
+    assert golden["output_dtype"] == "float32" and golden["input_dtype"] == "float32"
+    assert doc["aot"]["input"] == {"bytes": 576, "offset": None, "dtype": "float32"}
+    assert doc["aot"]["output"] == {"bytes": 24, "offset": None, "dtype": "float32"}
+    assert doc["memory"]["io_bytes"] == 576 + 24  # the caller's float buffers
+    # the inputs the firmware holds are the preprocessed digits images, float32, not quantized
+    x = _golden_float_inputs(project)
+    data = model_dataset(load_model(model), "digits")
+    pick = evenly_spaced(len(data.y_val), 4)
+    assert np.array_equal(x.reshape(4, 12, 12, 1).view(np.uint32),
+                          Preprocessing.for_input(12, 1).apply(data.x_val[pick]).view(np.uint32))
+    # the expected outputs are TFLM's float32 outputs for them, as bit patterns
+    graph = read_graph(model)
+    y = emulate(model, x.reshape(4, *graph.tensors[graph.inputs[0]].shape[1:]), "tflm").reshape(4, -1)
+    assert y.dtype == np.float32 and len(np.unique(y)) > 4
+    assert np.array_equal(np.array(golden["expected_outputs"], np.uint32), y.view(np.uint32))
+    assert np.array_equal(np.array(golden["expected_outputs_float"], np.float32).view(np.uint32), y.view(np.uint32))
+    assert "const uint32_t g_golden_outputs[4][6] = {" in (project / "src" / "golden_data.c").read_text()
+    assert "float_bits(output[i]) != want[i]" in (project / "src" / "main.c").read_text()
+
+    run = run_project(project, build_dir=tmp_path / "build")
+    assert run.passed and run.vectors_passed == 4 and run.reference_checked, (run.problems, run.qemu.output)
+    assert run.report.arena_used == doc["arena"]["predicted_bytes"]["aot"] == result.aot["arena_bytes"]
+    assert "summary: 4/4 PASS" in run.qemu.output
+
+
+def test_float_io_random_golden_vectors(float_io_models, tmp_path):
+    """Without a dataset: seeded random float32 inputs over the QUANTIZE range; TFLM's float outputs."""
+    from mncompile.emit.golden import golden_vectors, io_quant
+    from mncompile.graph.reader import read_graph
+    from mncompile.model.loader import load_model
+    from mncompile.validate.emulate import emulate
+
+    model = float_io_models["float"]
+    graph = read_graph(model)
+    g = golden_vectors(load_model(model), model, graph, 3)
+    assert g.source == "random float32 inputs, seed 0" and g.inputs.dtype == g.outputs.dtype == np.float32
+    q = io_quant(graph)[0]
+    levels = g.inputs / np.float32(q.scale) + q.zero_point
+    assert levels.min() < -128 and levels.max() > 127  # some saturate
+    want = emulate(model, g.inputs, "tflm").reshape(3, -1)
+    assert np.array_equal(g.outputs.view(np.uint32), want.view(np.uint32))
+    doc = g.to_json()
+    assert doc["expected_outputs"] == want.view(np.uint32).astype(int).tolist()
+    assert doc["predictions"] == [int(i) for i in np.argmax(want, axis=1)]
+
+
+def _mid_graph_float_model() -> bytes:
+    """int8 -> DEQUANTIZE -> float32 -> QUANTIZE -> int8: a float tensor that is not an I/O edge."""
+    from mncompile.graph import writer
+    from mncompile.graph.reader import schema
+
+    s = schema()
+    m = s.ModelT.InitFromPackedBuf(writer.dequantize((1, 8), (0.05, 3)), 0)
+    g = m.subgraphs[0]
+    t = s.TensorT()
+    t.name, t.shape, t.type, t.buffer = b"requantized", [1, 8], s.TensorType.INT8, 0
+    t.quantization = s.QuantizationParametersT()
+    t.quantization.scale, t.quantization.zeroPoint = [0.1], [-2]
+    g.tensors.append(t)
+    code = s.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.QUANTIZE
+    code.version = 1
+    m.operatorCodes.append(code)
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 1, [g.outputs[0]], [len(g.tensors) - 1]
+    g.operators.append(op)
+    g.outputs = [len(g.tensors) - 1]
+    return _pack(m)
+
+
+def test_float_tensor_off_the_edges_is_unsupported(float_io_models, tmp_path):
+    from mncompile.errors import ModelError
+
+    with pytest.raises(UnsupportedOpError, match=r"unsupported op DEQUANTIZE at node 0: tensor 1 is FLOAT32") as exc:
+        generate(_mid_graph_float_model())
+    assert "--backend tflm" in exc.value.hint
+    # a float32 input that a non-QUANTIZE op reads: the QUANTIZE-less float model's first op is named
+    from mncompile.graph.reader import schema
+
+    s = schema()
+    m = s.ModelT.InitFromPackedBuf(float_io_models["float"].read_bytes(), 0)
+    g = m.subgraphs[0]
+    quantize = g.operators.pop(0)
+    conv = g.operators[0]
+    conv.inputs = [int(quantize.inputs[0]), *(int(i) for i in conv.inputs[1:])]  # CONV_2D reads the float input
+    m.signatureDefs = []
+    with pytest.raises(UnsupportedOpError, match=r"unsupported op CONV_2D at node 0: the graph input \(tensor 0\) is "
+                                                  r"FLOAT32") as exc:
+        generate(_pack(m))
+    assert "--backend tflm" in exc.value.hint
+    # the TFLM project feeds int8: emit says to use the AOT backend
+    for name in ("float", "float_out"):  # a float32 input makes a "tflite-float" model; a float output does not
+        with pytest.raises(ModelError, match="int8 model with float32 input/output") as exc:
+            emit(float_io_models[name], "cortex-m7", tmp_path / "tflm")
+        assert "--backend aot" in exc.value.hint and not (tmp_path / "tflm").exists()

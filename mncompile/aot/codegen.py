@@ -3,7 +3,12 @@
 The generated code has no interpreter, no flatbuffer, no heap and no Prepare step:
 
 - one function, ``int model_invoke(const int8_t *in, int8_t *out)``, calls the kernels of
-  ``firmware/kernels`` (``mn_kernels.h``) layer by layer;
+  ``firmware/kernels`` (``mn_kernels.h``) layer by layer. An int8 model converted with float
+  I/O (a QUANTIZE float32 -> int8 op on the graph input, a DEQUANTIZE int8 -> float32 op making
+  the graph output) takes and returns float there instead, e.g.
+  ``int model_invoke(const float *in, float *out)``: those two ops run as
+  ``mn_quantize_f32_s8`` reading ``in`` and ``mn_dequantize_s8_f32`` writing ``out``, and the
+  float buffers are the caller's (only int8 tensors live in the arena);
 - every constant is folded at generation time: weights, biases, per-channel multipliers and
   shifts are ``static const`` tables (flash: the linker script's ``.model`` section, like the TFLM
   backend's flatbuffer), and each layer's parameter struct is a
@@ -13,18 +18,20 @@ The generated code has no interpreter, no flatbuffer, no heap and no Prepare ste
   linker script's ``.tensor_arena`` section, at offsets from the AOT memory plan
   (`mncompile.aot.memory`: RESHAPE is a view, depthwise runs in place where its input dies).
 
-``model_invoke`` copies ``in`` into the arena's input tensor (skipped when ``in`` is
-``model_input()``, the arena's own input buffer), runs every layer, and copies the output
+``model_invoke`` copies an int8 ``in`` into the arena's input tensor (skipped when ``in`` is
+``model_input()``, the arena's own input buffer), runs every layer, and copies an int8 output
 tensor to ``out``. It returns 0, or ``k + 1`` when the kernel of node ``k`` rejected its
 parameters (which generated parameters never make it do).
 
 Operators: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D, MEAN (over H and W),
-SOFTMAX, ADD, PAD and RESHAPE, int8 activations, symmetric int8 weights. Anything else is an
-`UnsupportedOpError` naming the op and the node; the TFLM backend runs it.
+SOFTMAX, ADD, PAD and RESHAPE, int8 activations, symmetric int8 weights; QUANTIZE and DEQUANTIZE
+at the float I/O edges only (`float_edges`). Anything else, a float32 tensor anywhere else
+included, is an `UnsupportedOpError` naming the op and the node; the TFLM backend runs it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,19 +39,21 @@ import numpy as np
 
 from mncompile.aot import quantmath as qm
 from mncompile.aot.memory import AotMemory, plan_aot
-from mncompile.emit.carrays import c_comment_text
+from mncompile.emit.carrays import c_comment_text, c_float
 from mncompile.errors import ModelError, UnsupportedOpError
 from mncompile.graph.ir import Graph, Op, Tensor
 from mncompile.graph.reader import graph_from_model, parse_model
 
-SUPPORTED_OPS = ("ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "PAD",
-                 "RESHAPE", "SOFTMAX")
+SUPPORTED_OPS = ("ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED", "MEAN",
+                 "PAD", "QUANTIZE", "RESHAPE", "SOFTMAX")  # QUANTIZE/DEQUANTIZE: at float I/O edges only
 FALLBACK_HINT = "use --backend tflm (the TensorFlow Lite Micro interpreter runs every op TFLM has)"
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
 _PADDINGS = {0: "SAME", 1: "VALID"}
 _KERNEL = {"CONV_2D": "mn_conv2d_s8", "DEPTHWISE_CONV_2D": "mn_depthwise_conv_s8",
            "FULLY_CONNECTED": "mn_fully_connected_s8", "AVERAGE_POOL_2D": "mn_avgpool_s8", "MEAN": "mn_mean_hw_s8",
-           "SOFTMAX": "mn_softmax_s8", "PAD": "mn_pad_s8"}
+           "SOFTMAX": "mn_softmax_s8", "PAD": "mn_pad_s8", "QUANTIZE": "mn_quantize_f32_s8",
+           "DEQUANTIZE": "mn_dequantize_s8_f32"}
+_C_TYPES = {"INT8": "int8_t", "FLOAT32": "float"}
 INTS_PER_LINE = 16
 
 
@@ -66,10 +75,12 @@ class AotProgram:
     memory: AotMemory
     layers: tuple[AotLayer, ...]
     constant_bytes: int  # static const tables and parameter structs (flash)
-    input_bytes: int
+    input_bytes: int  # model_invoke() reads this many bytes from `in` (and writes output_bytes to `out`)
     output_bytes: int
-    input_offset: int
-    output_offset: int
+    input_offset: int | None  # in the arena; None for a float input (the caller's buffer, quantized by node 0)
+    output_offset: int | None  # None for a float output (DEQUANTIZE writes the caller's buffer)
+    input_dtype: str = "INT8"  # INT8, or FLOAT32 at a float I/O edge
+    output_dtype: str = "INT8"
 
     @property
     def arena_bytes(self) -> int:
@@ -81,8 +92,10 @@ class AotProgram:
 
     def to_json(self) -> dict:
         return {"arena_bytes": self.arena_bytes, "constant_bytes": self.constant_bytes,
-                "input": {"bytes": self.input_bytes, "offset": self.input_offset},
-                "output": {"bytes": self.output_bytes, "offset": self.output_offset},
+                "input": {"bytes": self.input_bytes, "offset": self.input_offset,
+                          "dtype": self.input_dtype.lower()},
+                "output": {"bytes": self.output_bytes, "offset": self.output_offset,
+                           "dtype": self.output_dtype.lower()},
                 "kernels": list(self.kernels),
                 "layers": [{"node": layer.index, "op": layer.kind, "name": layer.name, "kernel": layer.kernel,
                             "in_place": layer.inplace} for layer in self.layers],
@@ -156,6 +169,9 @@ class _Emitter:
             elif isinstance(value, str):
                 text = value
                 self.constant_bytes += 4  # a pointer
+            elif isinstance(value, float):
+                text = c_float(value)  # reads back to the same float32
+                self.constant_bytes += 4
             else:
                 text = _c_int(value)
                 self.constant_bytes += 4
@@ -193,11 +209,72 @@ def _symmetric(op: Op, w: Tensor) -> None:
         raise _unsupported(op, f"weights tensor {w.index} is not symmetric int8 (zero points must be 0)")
 
 
+@dataclass(frozen=True)
+class FloatEdges:
+    """The float I/O edges of an int8 model converted with float input and/or output: the
+    TFLite converter's default (``inference_input_type``/``inference_output_type`` left float32)
+    puts a QUANTIZE float32 -> int8 op on the graph input and a DEQUANTIZE int8 -> float32 op
+    before the graph output. None where the edge is int8 (or not of that form)."""
+
+    input: int | None = None  # the FLOAT32 graph input tensor
+    quantize: int | None = None  # the QUANTIZE op that reads it (its only reader)
+    output: int | None = None  # the FLOAT32 graph output tensor
+    dequantize: int | None = None  # the DEQUANTIZE op that writes it
+
+    @property
+    def any(self) -> bool:
+        return self.quantize is not None or self.dequantize is not None
+
+    @property
+    def tensors(self) -> frozenset[int]:
+        """The float tensors the caller owns (not in the arena)."""
+        return frozenset(t for t in (self.input, self.output) if t is not None)
+
+
+def _readers(graph: Graph, tensor: int) -> list[Op]:
+    return [op for op in graph.ops if tensor in graph.activation_inputs(op)]
+
+
+def _writer(graph: Graph, tensor: int) -> Op | None:
+    return next((op for op in graph.ops if tensor in op.outputs), None)
+
+
+def float_edges(graph: Graph) -> FloatEdges:
+    """Which of the graph's (single) input and output are float I/O edges (`FloatEdges`)."""
+    found = {}
+    if len(graph.inputs) == 1:
+        tin = graph.tensors[graph.inputs[0]]
+        readers = _readers(graph, tin.index)
+        if (tin.dtype == "FLOAT32" and tin.index not in graph.outputs and len(readers) == 1
+                and readers[0].kind == "QUANTIZE" and len(readers[0].outputs) == 1
+                and graph.tensors[readers[0].outputs[0]].dtype == "INT8"):
+            found.update(input=tin.index, quantize=readers[0].index)
+    if len(graph.outputs) == 1:
+        tout = graph.tensors[graph.outputs[0]]
+        op = _writer(graph, tout.index)
+        if (tout.dtype == "FLOAT32" and op is not None and op.kind == "DEQUANTIZE"
+                and len(graph.activation_inputs(op)) == 1
+                and graph.tensors[graph.activation_inputs(op)[0]].dtype == "INT8"):
+            found.update(output=tout.index, dequantize=op.index)
+    return FloatEdges(**found)
+
+
+def has_float_io_edges(model: str | Path | bytes) -> bool:
+    """True for an int8 model converted with float input and/or output (`float_edges`): a
+    "tflite-float" model by its input type that the AOT backend still compiles."""
+    if isinstance(model, (str, Path)):
+        data, name = Path(model).read_bytes(), Path(model).name
+    else:
+        data, name = bytes(model), "model.tflite"
+    return float_edges(graph_from_model(parse_model(data, name))).any
+
+
 class _Generator:
     def __init__(self, model: _Model, memory: AotMemory):
         self.model = model
         self.g = model.graph
         self.mem = memory
+        self.edges = float_edges(self.g)
         self.e = _Emitter()
         self.layers: list[AotLayer] = []
 
@@ -463,9 +540,37 @@ class _Generator:
                        f"nothing to run */")
         self.layers.append(AotLayer(op.index, op.kind, self.name(op), None))
 
+    def _affine(self, op: Op, q: Tensor, what: str, size: int) -> str:
+        scale, zp = _q(op, q, what)
+        if not (np.isfinite(scale) and scale > 0):
+            raise _unsupported(op, f"{what} scale {scale} is not finite and positive")
+        return self.e.struct(f"L{op.index}", "mn_affine_params", [
+            ("size", size), ("scale", float(np.float32(scale))), ("zero_point", zp)],
+            f"node {op.index}: {op.kind} {self.name(op)}, scale {float(np.float32(scale)):.9g}, zero point {zp}")
+
+    def quantize(self, op: Op) -> None:
+        """QUANTIZE float32 -> int8 at the graph input: reads the caller's `in`."""
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if op.index != self.edges.quantize:
+            raise AssertionError("QUANTIZE off the float input edge")  # check_supported refuses it
+        if tuple(x.shape) != tuple(y.shape):
+            raise _unsupported(op, f"input shape {x.shape} and output shape {y.shape} differ")
+        params = self._affine(op, y, "output", y.nbytes)
+        self.call(op, "mn_quantize_f32_s8", f"&{params}, in, {self.ptr(y.index)}")
+
+    def dequantize(self, op: Op) -> None:
+        """DEQUANTIZE int8 -> float32 making the graph output: writes the caller's `out`."""
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if op.index != self.edges.dequantize:
+            raise AssertionError("DEQUANTIZE off the float output edge")  # check_supported refuses it
+        if tuple(x.shape) != tuple(y.shape):
+            raise _unsupported(op, f"input shape {x.shape} and output shape {y.shape} differ")
+        params = self._affine(op, x, "input", x.nbytes)
+        self.call(op, "mn_dequantize_s8_f32", f"&{params}, {self.ptr(x.index)}, out")
+
     HANDLERS = {"CONV_2D": conv, "DEPTHWISE_CONV_2D": depthwise, "FULLY_CONNECTED": fully_connected,
                 "AVERAGE_POOL_2D": average_pool, "MEAN": mean, "SOFTMAX": softmax, "ADD": add, "PAD": pad,
-                "RESHAPE": reshape}
+                "RESHAPE": reshape, "QUANTIZE": quantize, "DEQUANTIZE": dequantize}
 
 
 def check_supported(graph: Graph) -> None:
@@ -473,18 +578,36 @@ def check_supported(graph: Graph) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UnsupportedOpError(f"the AOT backend compiles graphs with one input and one output, not "
                                  f"{len(graph.inputs)} and {len(graph.outputs)}", hint=FALLBACK_HINT)
-    for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
+    edges = float_edges(graph)
+    for role, index, edge in (("input", graph.inputs[0], edges.input), ("output", graph.outputs[0], edges.output)):
         t = graph.tensors[index]
-        if t.dtype != "INT8":
-            raise UnsupportedOpError(f"the graph {role} is {t.dtype}; the AOT backend needs int8 input and output",
-                                     hint=FALLBACK_HINT)
+        if t.dtype == "INT8" or edge is not None:
+            continue
+        # A float edge of another form: name the op that reads (writes) it.
+        op = (_readers(graph, index) or [None])[0] if role == "input" else _writer(graph, index)
+        if t.dtype == "FLOAT32" and op is not None:
+            raise _unsupported(op, f"the graph {role} (tensor {index}) is FLOAT32; the AOT backend takes a float32 "
+                                   f"input only into one QUANTIZE op and makes a float32 output only with a "
+                                   f"DEQUANTIZE op")
+        raise UnsupportedOpError(f"the graph {role} is {t.dtype}; the AOT backend needs int8 input and output "
+                                 "(or float32 through QUANTIZE/DEQUANTIZE at the edges)", hint=FALLBACK_HINT)
     for op in graph.ops:
         if op.kind not in SUPPORTED_OPS:
             raise _unsupported(op)
-        activations = [graph.tensors[i] for i in (*graph.activation_inputs(op), *op.outputs)]
+        activations = [graph.tensors[i] for i in (*graph.activation_inputs(op), *op.outputs)
+                       if i not in edges.tensors]
         odd = [t for t in activations if t.dtype != "INT8"]
         if odd:
-            raise _unsupported(op, f"tensor {odd[0].index} is {odd[0].dtype}; the AOT kernels take int8 activations")
+            why = (f"tensor {odd[0].index} is {odd[0].dtype}; the AOT kernels take int8 activations"
+                   + ("; float32 only at the graph's edges (an input read by QUANTIZE, an output made by DEQUANTIZE)"
+                      if odd[0].dtype == "FLOAT32" else ""))
+            raise _unsupported(op, why)
+        if op.kind == "QUANTIZE" and op.index != edges.quantize:
+            raise _unsupported(op, "int8 -> int8 QUANTIZE (requantization); the AOT backend compiles QUANTIZE "
+                                   "only as float32 -> int8 on the graph input")
+        if op.kind == "DEQUANTIZE" and op.index != edges.dequantize:
+            raise _unsupported(op, "the AOT backend compiles DEQUANTIZE only as int8 -> float32 making the graph "
+                                   "output")
         if op.kind == "RESHAPE" and graph.tensors[op.inputs[0]].is_constant:
             raise _unsupported(op, "reshape of a constant")
 
@@ -510,18 +633,70 @@ def generate(model: str | Path | bytes, *, inplace: str = "auto", source_name: s
     for op in graph.ops:
         _Generator.HANDLERS[op.kind](gen, op)
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    edges = gen.edges
     program = AotProgram("", "", memory, tuple(gen.layers), gen.e.constant_bytes, tin.nbytes, tout.nbytes,
-                         memory.offset(tin.index), memory.offset(tout.index))
+                         None if edges.input is not None else memory.offset(tin.index),
+                         None if edges.output is not None else memory.offset(tout.index), tin.dtype, tout.dtype)
     header = _header(program, graph, name, version or __version__)
     source = _source(program, gen.e, graph, name, version or __version__)
-    return AotProgram(source, header, memory, program.layers, program.constant_bytes, program.input_bytes,
-                      program.output_bytes, program.input_offset, program.output_offset)
+    return dataclasses.replace(program, model_c=source, model_h=header)
+
+
+def _int8_side(graph: Graph, tensor: int) -> tuple[float, int]:
+    """(scale, zero point) of the int8 tensor a float edge's QUANTIZE writes (DEQUANTIZE reads)."""
+    q = graph.tensors[tensor].quant
+    return float(np.float32(q.scale)), int(q.zero_point)
+
+
+def _io_text(p: AotProgram, graph: Graph) -> tuple[str, str]:
+    """The header's comments on the input and the output."""
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    shape_in = ", ".join(str(d) for d in tin.shape)
+    shape_out = ", ".join(str(d) for d in tout.shape)
+    edges = float_edges(graph)
+    if edges.quantize is not None:
+        k = edges.quantize
+        scale, zp = _int8_side(graph, graph.ops[k].outputs[0])
+        text_in = (f"/* Input: float32 [{shape_in}], the caller's buffer. Node {k} (QUANTIZE) turns it into the\n"
+                   f" * model's int8 input: q = round(x / scale) + zero_point, saturated to int8 (scale {scale:.9g},\n"
+                   f" * zero point {zp}). */")
+    else:
+        text_in = f"/* Input: int8 [{shape_in}], real = scale * (q - zero_point). */"
+    if edges.dequantize is not None:
+        k = edges.dequantize
+        scale, zp = _int8_side(graph, graph.ops[k].inputs[0])
+        text_out = (f"/* Output: float32 [{shape_out}], written to the caller's buffer by node {k} (DEQUANTIZE):\n"
+                    f" * x = scale * (q - zero_point) of the model's int8 output q (scale {scale:.9g}, zero point "
+                    f"{zp}). */")
+    else:
+        text_out = f"/* Output: int8 [{shape_out}]. */"
+    return text_in, text_out
 
 
 def _header(p: AotProgram, graph: Graph, name: str, version: str) -> str:
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-    shape_in = ", ".join(str(d) for d in tin.shape)
-    shape_out = ", ".join(str(d) for d in tout.shape)
+    ctype_in, ctype_out = _C_TYPES[p.input_dtype], _C_TYPES[p.output_dtype]
+    text_in, text_out = _io_text(p, graph)
+    float_in, float_out = p.input_offset is None, p.output_offset is None
+    n_in, n_out = tin.nbytes // (4 if float_in else 1), tout.nbytes // (4 if float_out else 1)
+    if float_in:
+        copy_in = "`in` is read by the QUANTIZE node (never copied\n * or written)"
+    else:
+        copy_in = "`in` is copied into the arena unless it is model_input()"
+    if float_out:
+        copy_out = "`out` is written by the DEQUANTIZE node and must not\n * overlap `in`"
+    else:
+        copy_out = "`out` may be any\n * buffer, or model_output() itself"
+    what_in = "MODEL_INPUT_ELEMENTS float" if float_in else "MODEL_INPUT_BYTES int8"
+    what_out = "MODEL_OUTPUT_ELEMENTS float" if float_out else "MODEL_OUTPUT_BYTES int8"
+    accessors = []
+    if not float_in:
+        accessors.append("/* The arena's input tensor: write the input here and pass it to model_invoke() to save "
+                         "the copy\n * (model_invoke() may overwrite it). */\nint8_t *model_input(void);\n")
+    if not float_out:
+        accessors.append("""/* The arena's output tensor, valid after model_invoke() until the next call. */
+const int8_t *model_output(void);
+""")
     return f"""/*
  * Generated by mncompile {version} from {c_comment_text(name)}: do not edit, run `mncompile emit` again.
  *
@@ -539,28 +714,29 @@ def _header(p: AotProgram, graph: Graph, name: str, version: str) -> str:
 extern "C" {{
 #endif
 
-/* Input: int8 [{shape_in}], real = scale * (q - zero_point). */
+{text_in}
 #define MODEL_INPUT_BYTES {p.input_bytes}
-/* Output: int8 [{shape_out}]. */
+{text_out}
 #define MODEL_OUTPUT_BYTES {p.output_bytes}
 /* The static arena: every activation, the in-place depthwise scratch, input and output tensors. */
 #define MODEL_ARENA_BYTES {p.arena_bytes}
 /* Layers run by model_invoke() ({len(p.layers)} nodes, views included). */
 #define MODEL_NODES {len(p.layers)}
 
-/* Run the model on `in` (MODEL_INPUT_BYTES int8) and write MODEL_OUTPUT_BYTES int8 to `out`.
+/* The element types of model_invoke()'s `in` and `out` (float at a float I/O edge, else int8)
+ * and how many elements each holds. */
+typedef {ctype_in} model_input_t;
+typedef {ctype_out} model_output_t;
+#define MODEL_INPUT_IS_FLOAT {int(float_in)}
+#define MODEL_OUTPUT_IS_FLOAT {int(float_out)}
+#define MODEL_INPUT_ELEMENTS {n_in}
+#define MODEL_OUTPUT_ELEMENTS {n_out}
+
+/* Run the model on `in` ({what_in}) and write {what_out} to `out`.
  * Returns 0, or k + 1 when the kernel of node k rejected its parameters (generated parameters
- * never make it). `in` is copied into the arena unless it is model_input(); `out` may be any
- * buffer, or model_output() itself. Not reentrant: the arena is static. */
-int model_invoke(const int8_t *in, int8_t *out);
-
-/* The arena's input tensor: write the input here and pass it to model_invoke() to save the copy
- * (model_invoke() may overwrite it). */
-int8_t *model_input(void);
-
-/* The arena's output tensor, valid after model_invoke() until the next call. */
-const int8_t *model_output(void);
-
+ * never make it). {copy_in}; {copy_out}. Not reentrant: the arena is static. */
+int model_invoke(const {ctype_in} *in, {ctype_out} *out);
+{chr(10) + chr(10).join(accessors) if accessors else ""}
 #ifdef __cplusplus
 }}
 #endif
@@ -578,8 +754,41 @@ def _source(p: AotProgram, e: _Emitter, graph: Graph, name: str, version: str) -
         else:
             what = b.name
         layout.append(f" *   [{off:>8}, {off + b.size:>8})  t={b.first:>3}..{b.last:<3} {c_comment_text(what)}")
+    float_in, float_out = p.input_offset is None, p.output_offset is None
+    outside = []
+    if float_in:
+        outside.append(f"input t{graph.inputs[0]} (float32, `in`)")
+    if float_out:
+        outside.append(f"output t{graph.outputs[0]} (float32, `out`)")
+    if outside:
+        layout.append(f" * Not in the arena (the caller's buffers): {c_comment_text(', '.join(outside))}.")
     inplace = ", ".join(str(k) for k in mem.inplace) or "none"
     body = "\n".join(e.body)
+    ctype_in, ctype_out = _C_TYPES[p.input_dtype], _C_TYPES[p.output_dtype]
+    defines, accessors, prologue, epilogue = [], [], "", ""
+    if not float_in:
+        defines.append(f"#define MODEL_INPUT_OFFSET {p.input_offset}")
+        accessors.append("""int8_t *model_input(void)
+{
+    return MN_T(MODEL_INPUT_OFFSET);
+}
+""")
+        prologue = """    if (in != MN_T(MODEL_INPUT_OFFSET)) {
+        memcpy(MN_T(MODEL_INPUT_OFFSET), in, MODEL_INPUT_BYTES);
+    }
+"""
+    if not float_out:
+        defines.append(f"#define MODEL_OUTPUT_OFFSET {p.output_offset}")
+        accessors.append("""const int8_t *model_output(void)
+{
+    return MN_T(MODEL_OUTPUT_OFFSET);
+}
+""")
+        epilogue = """    if (out != MN_T(MODEL_OUTPUT_OFFSET)) {
+        memcpy(out, MN_T(MODEL_OUTPUT_OFFSET), MODEL_OUTPUT_BYTES);
+    }
+"""
+    includes = "#include <stddef.h>\n#include <stdint.h>\n" + ("#include <string.h>\n" if prologue or epilogue else "")
     return f"""/*
  * Generated by mncompile {version} from {c_comment_text(name)}: do not edit, run `mncompile emit` again.
  *
@@ -588,10 +797,7 @@ def _source(p: AotProgram, e: _Emitter, graph: Graph, name: str, version: str) -
  * Arena plan (byte range; time steps: input at 0, node i at i + 1, the output to the end; tensors):
 {chr(10).join(layout)}
  */
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-
+{includes}
 #include "mn_kernels.h"
 #include "model.h"
 
@@ -604,29 +810,11 @@ static uint8_t arena[MODEL_ARENA_BYTES] __attribute__((aligned(16), section(".te
 /* Weights, biases, multipliers and shifts: in the linker script's .model section, read in place
  * from flash (on mps3-an547 the 2 MB code SRAM, where read-only data in ITCM would not fit). */
 #define MN_CONST __attribute__((aligned(4), section(".model")))
-#define MODEL_INPUT_OFFSET {p.input_offset}
-#define MODEL_OUTPUT_OFFSET {p.output_offset}
-
+{"".join(d + chr(10) for d in defines)}
 {chr(10).join(e.decls)}
-int8_t *model_input(void)
+{"".join(a + chr(10) for a in accessors)}int model_invoke(const {ctype_in} *in, {ctype_out} *out)
 {{
-    return MN_T(MODEL_INPUT_OFFSET);
-}}
-
-const int8_t *model_output(void)
-{{
-    return MN_T(MODEL_OUTPUT_OFFSET);
-}}
-
-int model_invoke(const int8_t *in, int8_t *out)
-{{
-    if (in != MN_T(MODEL_INPUT_OFFSET)) {{
-        memcpy(MN_T(MODEL_INPUT_OFFSET), in, MODEL_INPUT_BYTES);
-    }}
-{body}
-    if (out != MN_T(MODEL_OUTPUT_OFFSET)) {{
-        memcpy(out, MN_T(MODEL_OUTPUT_OFFSET), MODEL_OUTPUT_BYTES);
-    }}
-    return 0;
+{prologue}{body}
+{epilogue}    return 0;
 }}
 """

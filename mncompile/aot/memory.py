@@ -10,6 +10,10 @@ keeps apart:
   scratch while the op runs; that scratch is planned in the arena like a tensor alive at the
   op's time step only.
 
+A float32 graph input or output (an int8 model converted with float I/O: QUANTIZE reads the
+input, DEQUANTIZE writes the output) is not in the arena: it is the caller's buffer, passed to
+``model_invoke``. Only the int8 tensors on the other side of those ops are planned.
+
 Tensors that share bytes form a *group*: one `Buffer` from the first use of any member to the
 last use of any member, as large as the largest member. The groups and the scratch buffers are
 planned with mncompile's own planner (`PLANNERS["mncompile"]`) on TFLM's time axis (graph inputs
@@ -84,6 +88,11 @@ class _Groups:
 INPLACE_MODES = ("auto", "all", "off")
 
 
+def caller_buffers(graph: Graph) -> frozenset[int]:
+    """Graph inputs and outputs that live outside the arena: the float32 ones (float I/O edges)."""
+    return frozenset(t for t in (*graph.inputs, *graph.outputs) if graph.tensors[t].dtype == "FLOAT32")
+
+
 def plan_aot(graph: Graph, inplace: str = "auto",
              inplace_ok: Callable[[Op], int | None] | None = None) -> AotMemory:
     """Plan the AOT arena of `graph`.
@@ -100,7 +109,8 @@ def plan_aot(graph: Graph, inplace: str = "auto",
     """
     if inplace not in INPLACE_MODES:
         raise ValueError(f"inplace must be one of {INPLACE_MODES}, not {inplace!r}")
-    tensor_buffers = {b.tensor: b for b in lifetimes(graph)}
+    external = caller_buffers(graph)
+    tensor_buffers = {b.tensor: b for b in lifetimes(graph) if b.tensor not in external}
     views = [(op.inputs[0], op.outputs[0]) for op in graph.ops
              if op.kind == "RESHAPE" and op.inputs[0] in tensor_buffers and op.outputs[0] in tensor_buffers]
 

@@ -14,14 +14,22 @@
 Golden vectors are the TFLM host interpreter's outputs, exactly as for the TFLM backend: the AOT
 firmware must reproduce them bit for bit. The firmware prints the TFLM project's lines, so
 `mncompile run` builds and checks either kind of project.
+
+An int8 model with float I/O edges (QUANTIZE on the input, DEQUANTIZE making the output) gets
+float32 golden inputs (C float literals that read back to the same float32) and float32 expected
+outputs held as their bit patterns (``uint32_t``, as in the manifest): the firmware compares the
+bits, so a PASS is still "identical to TFLM", and a FAIL line prints the two bit patterns.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from mncompile.budget import check_budget, enforce
-from mncompile.emit.golden import golden_vectors
+from mncompile.emit.carrays import c_float, int_rows
+from mncompile.emit.golden import Golden, golden_vectors
 from mncompile.emit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, manifest_text, sha256
 from mncompile.emit.project import board_support_files, copy_tree, render_tree, write_tree
 from mncompile.plan import PlanResult, device_arena, plan_model
@@ -30,6 +38,7 @@ from mncompile.resources import firmware_dir, templates_dir
 
 TOOLCHAIN_TEMPLATE = ("tflm", "cmake")  # templates/tflm/cmake/arm-none-eabi.cmake.j2, shared by both backends
 TOOLCHAIN_FILE = "cmake/arm-none-eabi.cmake"
+FLOATS_PER_LINE = 6
 
 
 def emit_aot(loaded, tgt, board, out: Path, *, golden: int, dataset: str | None, budget: int | None,
@@ -46,17 +55,20 @@ def emit_aot(loaded, tgt, board, out: Path, *, golden: int, dataset: str | None,
     arena = program.arena_bytes
     reporter.info(f"AOT arena {arena:,} B ({_layers(len(program.memory.inplace))} in place); layer-wise "
                   f"lower bound {planned.lower_bound:,} B; TFLM arena {tflm_arena['reference']:,} B")
-    # I/O buffers: none besides the arena. The input and output tensors live in it, and model_input()
-    # / model_output() hand them to the application (no copy needed; the golden inputs in flash are
-    # copied in by model_invoke()).
-    memory = check_budget(program.constant_bytes, arena, 0, tgt, budget, ram, flash)
+    # I/O buffers: an int8 input or output lives in the arena, and model_input() / model_output() hand
+    # it to the application (no copy needed; the golden inputs in flash are copied in by
+    # model_invoke()). A float32 input or output (a float I/O edge) is the caller's own buffer.
+    io_bytes = (program.input_bytes if program.input_offset is None else 0) + \
+        (program.output_bytes if program.output_offset is None else 0)
+    memory = check_budget(program.constant_bytes, arena, io_bytes, tgt, budget, ram, flash)
     enforce(memory)
 
     model_bytes = loaded.path.read_bytes()
     vectors = golden_vectors(loaded, loaded.path, planned.graph, golden, dataset, reporter)
     same = {"reference": arena, "cmsis-nn": arena}
-    context = _context(loaded, planned, tgt, board, model_bytes, model_bytes, same, same, vectors)
+    context = _context(loaded, planned.graph, tgt, board, model_bytes, model_bytes, same, same, vectors)
     context["model_file"] = loaded.path.name
+    _io_context(context, program, vectors)
     summary = {"nodes": len(program.layers), "constant_bytes": program.constant_bytes, "arena_bytes": arena,
                "lower_bound": planned.lower_bound, "tflm_arena": tflm_arena["reference"],
                "inplace": list(program.memory.inplace), "kernels": list(program.kernels)}
@@ -98,6 +110,27 @@ def emit_aot(loaded, tgt, board, out: Path, *, golden: int, dataset: str | None,
                       {"aot": arena}, vectors, planned, memory, digests, document, backend="aot", aot=summary)
 
 
+def float_rows(values: np.ndarray, indent: str = "    ") -> str:
+    """The body of a float array initialiser: C float literals that read back to the same float32."""
+    flat = [c_float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+    return "\n".join(indent + ", ".join(flat[i:i + FLOATS_PER_LINE]) + ","
+                     for i in range(0, len(flat), FLOATS_PER_LINE))
+
+
+def _io_context(context: dict, program, vectors: Golden) -> None:
+    """What the templates need to know about float I/O edges (added to `_context`'s input/output)."""
+    for role, offset, nbytes in (("input", program.input_offset, program.input_bytes),
+                                 ("output", program.output_offset, program.output_bytes)):
+        is_float = offset is None
+        context[role].update({"float": is_float, "elements": nbytes // 4 if is_float else nbytes,
+                              "ctype": "float" if is_float else "int8_t",
+                              "golden_ctype": ("float" if role == "input" else "uint32_t") if is_float else "int8_t"})
+    if vectors.float_input:
+        context["golden"]["input_rows"] = [float_rows(x, "    ") for x in vectors.inputs]
+    if vectors.float_output:
+        context["golden"]["output_rows"] = [int_rows(y, "    ") for y in vectors.output_bits()]
+
+
 def _layers(n: int) -> str:
     return f"{n} depthwise layer{'' if n == 1 else 's'}"
 
@@ -111,7 +144,7 @@ def summary_lines(result) -> list[str]:
              f"({_layers(len(a['inplace']))} in place; layer-wise lower bound {a['lower_bound']:,} B, "
              f"TFLM arena {a['tflm_arena']:,} B)",
              f"golden vectors: {result.golden.count} ({result.golden.source}), expected outputs from "
-             "the TFLM host interpreter",
+             "the TFLM host interpreter" + (" (float32, compared bit for bit)" if result.golden.float_output else ""),
              f"build: cmake -S {result.out} -B {result.out}/build -G Ninja && cmake --build {result.out}/build"]
     if t.qemu_machine:
         lines.append(f"run on QEMU {t.qemu_machine}: cmake --build {result.out}/build --target run "
