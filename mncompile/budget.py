@@ -163,8 +163,9 @@ def check_npu_budget(model_bytes: int, arena_bytes: int, sram_bytes: int, io_byt
             rows.append(LimitRow("shared", "Vela model + TFLM arena + I/O buffers in one memory (DRAM)",
                                  model_bytes + arena_bytes + io_bytes, target.flash_bytes, f"target {target.name}"))
     else:
-        rows.append(LimitRow("ram", f"TFLM arena: Vela's SRAM figure {sram_bytes:,} B + TFLM overhead "
-                                    f"{overhead:,} B; + I/O buffers", arena_bytes + io_bytes, ram_limit, ram_source))
+        rows.append(LimitRow("ram", f"TFLM arena: Vela's SRAM figure {sram_bytes:,} B + {overhead:,} B beyond it "
+                                    "(TFLM's overhead; in a project also its margin); + I/O buffers",
+                             arena_bytes + io_bytes, ram_limit, ram_source))
     return BudgetReport(target.name, model_bytes, arena_bytes, io_bytes, tuple(rows))
 
 
