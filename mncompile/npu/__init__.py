@@ -261,13 +261,14 @@ def compile_for_npu(model: str | Path, target: Target, out: str | Path, options:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-12:])
             raise NpuCompilerError(f"Vela failed on {model} (exit {proc.returncode}):\n{tail}",
                                    hint="Vela needs an int8 (or int16) .tflite; `mncompile quantize` makes one")
-        (tmp / "vela.log").write_text(proc.stdout + proc.stderr)
+        report = proc.stdout + proc.stderr
+        (tmp / "vela.log").write_text(report)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _result(model, graph, target, options, version, out, (out / "vela.log").read_text())
+    return _result(model, graph, target, options, version, out, report)
 
 
 def _result(model: Path, graph, target: Target, options: VelaOptions, version: str, out: Path,
