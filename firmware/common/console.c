@@ -1,11 +1,13 @@
 /*
  * Console output without stdio, for fault handlers and board_exit(): the C
- * library may be what broke, or may not be initialised yet.
+ * library may be what broke, or may not be initialised yet. Also the escaping
+ * of user-supplied text (labels, names) that generated code prints (console.h).
  */
 #include <stddef.h>
 
 #include "board.h"
 #include "board_support.h"
+#include "console.h"
 
 void mn_console_puts(const char *text)
 {
@@ -39,4 +41,38 @@ void mn_console_put_int(int value)
         text[--at] = '-';
     }
     board_console_write(text + at, sizeof text - at);
+}
+
+const char *mn_escape_text(const char *text, char *out, size_t size)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t at = 0;
+    if (text == NULL) {
+        text = "";
+    }
+    if (size == 0u) {
+        return text;
+    }
+    while (*text != '\0') {
+        const unsigned char c = (unsigned char)*text;
+        const size_t need = c == '\\' ? 2u : (c < 0x20u || c > 0x7eu) ? 4u : 1u;
+        if (need >= size - at) {
+            break; /* this escape and the NUL do not both fit: the caller prints the rest later */
+        }
+        if (need == 1u) {
+            out[at++] = (char)c;
+        } else {
+            out[at++] = '\\';
+            if (need == 2u) {
+                out[at++] = '\\';
+            } else {
+                out[at++] = 'x';
+                out[at++] = digits[c >> 4];
+                out[at++] = digits[c & 0xFu];
+            }
+        }
+        ++text;
+    }
+    out[at] = '\0';
+    return text;
 }

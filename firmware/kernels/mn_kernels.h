@@ -298,7 +298,17 @@ static inline int32_t mn_clamp(int32_t x, int32_t lo, int32_t hi)
 static inline int32_t mn_sat8(int32_t x)
 {
 #if defined(__ARM_FEATURE_SAT) && !defined(MN_KERNELS_EMULATE_DSP)
+#if defined(__GNUC__)
+    /* GCC's arm_acle.h (12.x) stores __builtin_arm_ssat's unsigned int result in an int32_t inside
+     * the __ssat macro, which -Wsign-conversion reports at every use. The value is in [-128, 127]
+     * and the instruction is the same: silence that one conversion here, not in every file. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#endif
     return __ssat(x, 8);
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 #else
     return mn_clamp(x, -128, 127);
 #endif

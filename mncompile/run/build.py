@@ -4,7 +4,9 @@ and read what the firmware prints.
 `build_project` runs ``cmake -S PROJECT -B BUILD -G Ninja`` (Unix Makefiles when Ninja
 is missing) with the TFLM paths given, then ``cmake --build``, and reports the ELF and
 its text/data/bss sizes. `parse_firmware_output` reads the lines `main.cc` prints
-("vector k: PASS ...", "summary: ...", "arena: ...", "error: ...").
+("vector k: PASS ...", "summary: ...", "arena: ...", "error: ..."): whole lines of the exact
+shapes the firmware prints, so a class label inside a PASS line (which the firmware prints
+escaped, firmware/common/console.h) cannot change a vector's index, status, class or ticks.
 `configured_tflm` says which TFLM an existing build folder was configured with.
 """
 
@@ -136,29 +138,48 @@ class FirmwareReport:
                 and all(v.passed for v in self.vectors))
 
 
-_VECTOR = re.compile(r"^vector (\d+): (PASS|FAIL)(.*)$")
-_TICKS = re.compile(r"(\d+) ([A-Za-z][A-Za-z ]*?)\)?$")
+# The lines of templates/*/src/main.c(c).j2, whole. A PASS line carries a label from the user's files;
+# the firmware prints it escaped (firmware/common/console.h: no byte outside 0x20..0x7e), and these
+# patterns fix everything around it: the index, PASS and the class before it, the ticks after it
+# (the label is greedy, so the last "), <ticks> <unit>" is the firmware's own). A line that starts
+# like a vector's but has none of these shapes is a FAIL, never a PASS.
+_VECTOR_START = re.compile(r"^vector (\d+): ")
+_UNIT = r"[A-Za-z][A-Za-z ]*?"
+_PASS = re.compile(rf"^vector (\d+): PASS, class (-?\d+) \((.*)\), (\d+) ({_UNIT})$")
+_FAIL_AT = re.compile(rf"^vector (\d+): FAIL at output index (\d+): got (-?\d+), expected (-?\d+) "
+                      rf"\((\d+) ({_UNIT})\)$")
+_FAIL = re.compile(r"^vector (\d+): FAIL(?:[:,] (.*))?$")
 _SUMMARY = re.compile(r"^summary: (\d+)/(\d+) PASS, arena_used_bytes (\d+)")
-_CLASS = re.compile(r"^, class (-?\d+) \(")
-_MISMATCH = re.compile(r"^ at output index (\d+): got (-?\d+), expected (-?\d+)")
 _ARENA = re.compile(r"^arena: (\d+) bytes reserved, arena_used_bytes\(\) = (\d+), predicted (\d+)")
 
 
+def _vector_line(line: str) -> tuple[VectorResult, str | None] | None:
+    """The vector line `line` as a VectorResult and its ticks unit; None when it is no vector line."""
+    if m := _PASS.match(line):
+        index, predicted, _label, ticks, unit = m.groups()
+        detail = line[m.end(1) + len(": PASS"):].strip(", :")
+        return VectorResult(int(index), True, int(ticks), detail, int(predicted)), unit
+    if m := _FAIL_AT.match(line):
+        index, at, got, want, ticks, unit = m.groups()
+        detail = line[m.end(1) + len(": FAIL"):].strip(", :")
+        return VectorResult(int(index), False, int(ticks), detail, None, (int(at), int(got), int(want))), unit
+    if m := _FAIL.match(line):
+        return VectorResult(int(m.group(1)), False, None, (m.group(2) or "").strip()), None
+    if m := _VECTOR_START.match(line):
+        return VectorResult(int(m.group(1)), False, None, f"unrecognised line: {line[m.end():]!r}"), None
+    return None
+
+
 def parse_firmware_output(text: str) -> FirmwareReport:
+    """What the firmware printed, line by line. Lines end at a line feed only: a stray carriage return,
+    form feed or Unicode line separator inside a line does not start a new one (str.splitlines would)."""
     vectors, summary, arena, unit, errors = [], None, None, None, []
-    for line in text.splitlines():
-        line = line.strip()
-        if m := _VECTOR.match(line):
-            rest = m.group(3)
-            ticks = _TICKS.search(rest)
-            if ticks:
-                unit = ticks.group(2)
-            predicted = _CLASS.match(rest)
-            mismatch = _MISMATCH.match(rest)
-            vectors.append(VectorResult(int(m.group(1)), m.group(2) == "PASS",
-                                        int(ticks.group(1)) if ticks else None, rest.strip(", :"),
-                                        int(predicted.group(1)) if predicted else None,
-                                        tuple(int(g) for g in mismatch.groups()) if mismatch else None))
+    for line in text.split("\n"):
+        line = line.strip(" \t\r")
+        if (vector := _vector_line(line)) is not None:
+            vectors.append(vector[0])
+            if vector[1] is not None:
+                unit = vector[1]
         elif m := _SUMMARY.match(line):
             summary = m
         elif m := _ARENA.match(line):

@@ -496,8 +496,8 @@ set_target_properties(tflm PROPERTIES
   MNCOMPILE_TFLM_ROOT "${_mncompile_tflm_root}")
 target_compile_features(tflm INTERFACE cxx_std_17)
 
-# SYSTEM: the application's warning flags (-Wall -Wextra -Werror) do not apply
-# to TFLM's, flatbuffers' and gemmlowp's headers.
+# SYSTEM: the application's warning flags (-Wall -Wextra -Werror -Wconversion) do
+# not apply to TFLM's, flatbuffers' and gemmlowp's headers.
 target_include_directories(tflm SYSTEM PUBLIC
   "${_mncompile_tflm_root}"
   "${_mncompile_tflm_3p}/flatbuffers/include"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "console.h"
 #include "golden_data.h"
 #include "model_data.h"
 #include "model_settings.h"
@@ -46,6 +47,17 @@ const char* U64(uint64_t value, char* buffer, size_t size) {
   return p;
 }
 
+// Print a label or a name from the user's files with every byte outside printable ASCII escaped as
+// \xNN and a backslash as \\ (mn_escape_text, firmware/common/console.c): it cannot break the
+// line or forge one of its own.
+void PrintEscaped(const char* text) {
+  char chunk[64];
+  while (*text != '\0') {
+    text = mn_escape_text(text, chunk, sizeof chunk);
+    fputs(chunk, stdout);
+  }
+}
+
 int Argmax(const int8_t* values, int count) {
   int best = 0;
   for (int i = 1; i < count; ++i) {
@@ -58,8 +70,10 @@ int Argmax(const int8_t* values, int count) {
 
 int main() {
   board_init();
-  printf("mncompile firmware: %s on %s (board %s), TFLM %s kernels\n", mncompile::kModelName,
-         mncompile::kTargetName, mncompile::kBoardName, mncompile::kKernels);
+  fputs("mncompile firmware: ", stdout);
+  PrintEscaped(mncompile::kModelName);
+  printf(" on %s (board %s), TFLM %s kernels\n", mncompile::kTargetName, mncompile::kBoardName,
+         mncompile::kKernels);
 
   const tflite::Model* model = tflite::GetModel(g_model_data);
   if (model->version() != TFLITE_SCHEMA_VERSION) {
@@ -120,8 +134,9 @@ int main() {
     const int top = Argmax(got, mncompile::kNumClasses);
     if (mismatch < 0) {
       ++passed;
-      printf("vector %d: PASS, class %d (%s), %s %s\n", v, top, g_labels[top],
-             U64(ticks, ticks_text, sizeof ticks_text), board_ticks_unit());
+      printf("vector %d: PASS, class %d (", v, top);
+      PrintEscaped(g_labels[top]);
+      printf("), %s %s\n", U64(ticks, ticks_text, sizeof ticks_text), board_ticks_unit());
     } else {
       printf("vector %d: FAIL at output index %d: got %d, expected %d (%s %s)\n", v, mismatch,
              got[mismatch], want[mismatch], U64(ticks, ticks_text, sizeof ticks_text), board_ticks_unit());
