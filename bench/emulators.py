@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mncompile.graph.reader import read_graph
+from mncompile.graph.verified import read_model
 from mncompile.validate.emulate import EMULATOR_NAMES, agreement, emulate
 
 
@@ -24,7 +24,8 @@ def main() -> None:
     default = Path(__file__).resolve().parents[2] / "shared" / "data" / "vww_96_int8.tflite"
     model = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 64
-    graph = read_graph(model)
+    verified = read_model(model)
+    graph = verified.graph
     shape = graph.tensors[graph.inputs[0]].shape[1:]
     x = np.random.default_rng(0).integers(-128, 128, (n, *shape)).astype(np.int8)
     print(f"{model.name}: {n} random images {tuple(shape)}")
@@ -32,7 +33,7 @@ def main() -> None:
     reference = None
     for name in EMULATOR_NAMES:
         start = time.perf_counter()
-        y = emulate(model, x, name)
+        y = emulate(verified, x, name)
         seconds = time.perf_counter() - start
         if reference is None:
             reference = y

@@ -64,8 +64,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mncompile.emit import emit  # noqa: E402
 from mncompile.errors import MncompileError  # noqa: E402
+from mncompile.pipeline import emit  # noqa: E402
 from mncompile.run.validate import run_project  # noqa: E402
 
 MODELS = (ROOT / "tests" / "data" / "tiny_int8.tflite", Path("/work/shared/data/vww_96_int8.tflite"))

@@ -350,7 +350,7 @@ def confirm_fit(choice: Candidate | Estimate, reporter: Reporter = NullReporter(
     (`quantize.convert.to_int8_tflite`), calibrated on random images."""
     import numpy as np
 
-    from mncompile.graph.reader import read_graph
+    from mncompile.graph.verified import verify_model
     from mncompile.model.builder import build_keras
     from mncompile.model.loader import LoadedModel
     from mncompile.quantize.convert import to_int8_tflite
@@ -375,6 +375,6 @@ def confirm_fit(choice: Candidate | Estimate, reporter: Reporter = NullReporter(
     loaded = LoadedModel(Path(f"{spec.name}.keras"), "keras", model, spec.input_shape, spec.classes, None)
     calibration = rng.uniform(-1, 1, (8, *spec.input_shape)).astype("float32")
     data = to_int8_tflite(loaded, calibration, reporter)
-    graph = read_graph(data, source=spec.name)
+    graph = verify_model(data, f"{spec.name}.tflite").graph
     return Confirmation(est, len(data), sum(t.nbytes for t in graph.tensors if t.is_constant),
                         graph_lower_bound(graph), len(graph.ops))

@@ -1,76 +1,225 @@
-"""The one place that orders the stages of `mncompile build`.
+"""The one place that orders the stages.
 
     model -> quantize -> eval -> plan -> npu -> emit -> validate
 
-(eval: float vs int8 on the host emulators; plan: arena plan and the memory
-budget; npu: Vela for an Ethos-U target, whose figures then make the budget;
-validate: firmware vs host, i.e. `mncompile run` on OUT/firmware.)
+(eval: float vs int8 on the host emulators; plan: arena plan and the memory budget; npu: Vela
+for an Ethos-U target, whose figures then make the budget; emit: the project, rendered from what
+the stages before it produced; validate: firmware vs host, i.e. `mncompile run` on OUT/firmware.)
 
-Each stage is a function from frozen inputs to a frozen result. Stages not
-yet implemented in this release are listed in `PENDING` (none now) and reported
-as such, so `build` says plainly where it stopped. validate runs only with
-`BuildOptions.run` (it needs TFLM and QEMU); without it the stage is "skipped".
-npu runs only for a target with an NPU (skipped otherwise); validate cannot run for one
-(QEMU has no Ethos-U model).
+Three flows use them: `plan` (`mncompile plan`), `emit` (`mncompile emit`) and `build`
+(`mncompile build`). Each resolves its options first (`mncompile.options.resolve`), checks its
+inputs and outputs (`mncompile.files`), and only then does slow work. A .tflite is read and
+verified once (`mncompile.graph.verified`); the verified model is what flows from stage to
+stage. Between plan and emit, `project_inputs` runs what a project needs for its backend (Vela,
+the AOT code generator, the budget with the project's own figures, the golden vectors).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mncompile import __version__
-from mncompile.budget import BudgetReport, enforce
-from mncompile.emit import BACKENDS, EmitResult, emit
-from mncompile.emit.golden import DEFAULT_GOLDEN
-from mncompile.fit import check_estimate, estimate, suggestion
-from mncompile.model.analytic import NetworkSummary, summarize
-from mncompile.model.datasets import load_dataset, natural_channels
-from mncompile.model.info import write_text_atomic
+from mncompile.budget import BudgetReport, check_budget, check_npu_budget, enforce
+from mncompile.emit import EmitResult, ProjectInputs, render_project
+from mncompile.emit.boards import load_board
+from mncompile.emit.manifest import MANIFEST_NAME
+from mncompile.errors import InvalidOptionError, ModelError
+from mncompile.files import check_destination, check_input_file, check_output_folder
+from mncompile.model.analytic import NetworkSummary
 from mncompile.model.loader import LoadedModel, load_model
-from mncompile.model.spec import MobileNetSpec
-from mncompile.model.train import TrainConfig, TrainResult, train
-from mncompile.npu import NpuResult, VelaOptions
-from mncompile.plan import PlanResult, plan_model, write_plan_files
+from mncompile.model.train import TrainResult
+from mncompile.npu import NpuResult, VelaOptions, compile_for_npu, fast_memory_bytes, tflm_arena
+from mncompile.options import DEFAULT_GOLDEN, BuildOptions, Resolved, resolve
+from mncompile.plan import PlanFiles, PlanResult, firmware_arena, plan_model, write_plan_files
 from mncompile.plan.arena import ArenaPrediction
-from mncompile.plan.targeted import plan_for_target
 from mncompile.progress import NullReporter, Reporter
-from mncompile.quantize import DEFAULT_CALIB_SAMPLES, QuantizeResult, quantize
+from mncompile.quantize import QuantizeResult
 from mncompile.run.validate import RunResult, check_runnable, resolve_tflm, run_project
-from mncompile.targets import Target, get_target
-from mncompile.units import parse_size
-from mncompile.validate.accuracy import DEFAULT_LAYER_SAMPLES, EvalReport, evaluate
+from mncompile.targets import Target
+from mncompile.validate.accuracy import EvalReport
+from mncompile.validate.golden import golden_vectors
+
+NPU_DIR = "npu"  # plan -o OUT / build: Vela's outputs in OUT/npu
+
+
+# ---------------------------------------------------------------------------------------------
+# plan
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """The plan checked against a target: the budget that binds (Vela's figures for an NPU target,
+    the CPU's otherwise) and, for an NPU target, Vela's result and its TFLM arena."""
+
+    plan: PlanResult
+    target: Target
+    memory: BudgetReport
+    cpu_memory: BudgetReport  # the model run by TFLM on the host CPU
+    npu: NpuResult | None = None
+    npu_arena: ArenaPrediction | None = None
+
+    def enforce(self, suggestion: str | None = None) -> None:
+        enforce(self.memory, suggestion, npu=self.npu is not None)
+
+    def to_json(self) -> dict:
+        return {"target": self.target.name, "memory": self.memory.to_json(),
+                "cpu_memory": self.cpu_memory.to_json(),
+                "npu": self.npu.to_json() if self.npu else None,
+                "npu_tflm_arena": self.npu_arena.to_json() if self.npu_arena else None}
+
+
+def target_plan(planned: PlanResult, resolved: Resolved, npu_out: Path, reporter: Reporter) -> TargetPlan:
+    """The budget of `planned` on the resolved target; an Ethos-U target runs Vela into `npu_out`."""
+    target, limits = resolved.target, resolved.limits
+    cpu = check_budget(planned.planned_model_bytes, planned.device_arena_bytes, planned.io_bytes, target,
+                       limits.budget, limits.ram, limits.flash)
+    if not resolved.npu:
+        return TargetPlan(planned, target, cpu, cpu)
+    npu = compile_for_npu(planned.model, target, npu_out, resolved.vela, reporter)
+    arena = tflm_arena(npu)
+    memory = check_npu_budget(npu.model_bytes, arena.total, npu.sram_bytes, planned.io_bytes, target,
+                              npu.options.memory_mode, limits.budget, limits.ram, limits.flash)
+    return TargetPlan(planned, target, memory, cpu, npu, arena)
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    plan: PlanResult
+    files: PlanFiles
+    targeted: TargetPlan | None
+
+    def enforce(self) -> None:
+        if self.targeted is not None:
+            self.targeted.enforce()
+
+
+def plan(model: str | Path, out: str | Path | None = None, *, target: str | None = None,
+         budget: str | int | None = None, ram: str | int | None = None, flash: str | int | None = None,
+         vela: VelaOptions | None = None, reporter: Reporter = NullReporter()) -> PlanOutcome:
+    """`mncompile plan`: the arena plan of an int8 .tflite, written to `out` (default
+    <model>.plan), checked against `target` when one is given (nothing is enforced here: the
+    caller renders, then calls `PlanOutcome.enforce`)."""
+    from mncompile.graph.verified import read_model
+
+    resolved = None
+    if target is not None:
+        resolved = resolve(target, budget=budget, ram=ram, flash=flash, vela=vela)
+    elif (vela is not None and vela != VelaOptions()) or any(v is not None for v in (budget, ram, flash)):
+        raise InvalidOptionError("--budget, --ram, --flash and --vela-* need a --target")
+    out = Path(out) if out is not None else Path(model).with_name(Path(model).name + ".plan")
+    check_output_folder(out)
+    verified = read_model(model)
+    planned = plan_model(verified)
+    targeted = target_plan(planned, resolved, out / NPU_DIR, reporter) if resolved is not None else None
+    files = write_plan_files(planned, out, extra=targeted.to_json() if targeted else None)
+    return PlanOutcome(planned, files, targeted)
+
+
+# ---------------------------------------------------------------------------------------------
+# emit
+
+
+def check_model_for_backend(loaded: LoadedModel, backend: str) -> None:
+    """emit takes an int8 .tflite; one with float32 I/O edges (QUANTIZE/DEQUANTIZE) only with AOT,
+    which refuses an operator it lacks here, before any planning."""
+    from mncompile.aot.codegen import check_supported, has_float_io_edges
+
+    float_io = loaded.verified is not None and has_float_io_edges(loaded.verified.graph)
+    if float_io and backend != "aot":
+        raise ModelError(f"{loaded.path} is an int8 model with float32 input/output (QUANTIZE/DEQUANTIZE "
+                         "at the edges); the TFLM project feeds and checks int8 tensors",
+                         hint="use --backend aot, which compiles the float edges")
+    if loaded.format != "tflite-int8" and not float_io:
+        raise ModelError(f"{loaded.path} is a {loaded.format} model; emit takes an int8 .tflite",
+                         hint=f"make one first: mncompile quantize {loaded.path} -o model_int8.tflite")
+    if backend == "aot":
+        check_supported(loaded.verified.graph)
+
+
+def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult, *, dataset: str | None,
+                   npu: NpuResult | None = None, reporter: Reporter = NullReporter()) -> ProjectInputs:
+    """What the project of `resolved.backend` needs beyond the plan, each checked as it comes: the
+    board, Vela (NPU targets), the AOT program, the budget with the project's own figures (exit 8),
+    the golden vectors (the TFLM host interpreter's outputs)."""
+    from mncompile.emit.tflm import board_npu, npu_reserved_arena
+
+    model, target, limits = loaded.verified, resolved.target, resolved.limits
+    board = load_board(target.board)
+    options = {"golden": resolved.golden, "dataset": dataset, "budget": limits.budget, "ram": limits.ram,
+               "flash": limits.flash}
+    extra: dict = {}
+    if resolved.npu:
+        board_table, _ = board_npu(board, target)
+        if npu is None:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="mncompile-vela-") as tmp:
+                npu = compile_for_npu(model, target, Path(tmp) / "vela", resolved.vela, reporter)
+        fast = fast_memory_bytes(npu)
+        if fast and "fast_memory_section" not in board_table:
+            raise InvalidOptionError(f"Vela's {npu.options.memory_mode} memory mode needs {fast:,} B of NPU fast "
+                                     f"memory, and board {board.name} has none",
+                                     hint="use the target's memory mode (--vela-memory-mode), e.g. Shared_Sram")
+        npu_arena = tflm_arena(npu)
+        _, reserved = npu_reserved_arena(npu_arena)
+        memory = check_npu_budget(npu.model_bytes, reserved["reference"], npu.sram_bytes, planned.io_bytes, target,
+                                  npu.options.memory_mode, limits.budget, limits.ram, limits.flash)
+        enforce(memory, npu=True)
+        extra = {"npu": npu, "npu_arena": npu_arena, "fast_memory": fast}
+        run_model = model  # the CPU reference numerics: the int8 model before Vela
+    elif resolved.backend == "aot":
+        from mncompile.aot.codegen import generate
+
+        program = generate(model, inplace=resolved.inplace)  # an op the AOT backend lacks fails here
+        # an int8 input or output lives in the arena; a float32 one is the caller's own buffer
+        io_bytes = (program.input_bytes if program.input_offset is None else 0) + \
+            (program.output_bytes if program.output_offset is None else 0)
+        memory = check_budget(program.constant_bytes, program.arena_bytes, io_bytes, target, limits.budget,
+                              limits.ram, limits.flash)
+        enforce(memory)
+        options["inplace_depthwise"] = resolved.inplace
+        extra = {"aot": program}
+        run_model = model
+    else:
+        arena = firmware_arena(planned)
+        memory = check_budget(planned.planned_model.size, max(arena.reserved.values()), planned.io_bytes, target,
+                              limits.budget, limits.ram, limits.flash)
+        enforce(memory)
+        extra = {"arena": arena}
+        run_model = planned.planned_model  # the model the firmware carries, plan embedded
+    golden = golden_vectors(model, loaded.info, resolved.golden, dataset, run_model, reporter)
+    return ProjectInputs(model, loaded.info, target, board, resolved.backend, planned, golden, memory, options,
+                         **extra)
+
+
+def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: int = DEFAULT_GOLDEN,
+         dataset: str | None = None, force: bool = False, budget: int | str | None = None,
+         ram: int | str | None = None, flash: int | str | None = None, backend: str = "tflm",
+         inplace: str = "auto", vela: VelaOptions | None = None, reporter: Reporter = NullReporter()) -> EmitResult:
+    """`mncompile emit`: the firmware project of `backend` ("tflm" or "aot") for the int8 `model`
+    on `target`, in the folder `out`. `inplace` (AOT only): which depthwise layers run in place
+    ("auto": those that lower the arena, "all", "off"). `vela` (Ethos-U targets): how Vela
+    compiles the model (None: the target's defaults)."""
+    resolved = resolve(target, budget=budget, ram=ram, flash=flash, backend=backend, vela=vela, golden=golden,
+                       inplace=inplace)
+    out = check_destination(Path(out), force, MANIFEST_NAME)
+    loaded = load_model(check_input_file(model, "model", hint="pass an int8 .tflite (from `mncompile quantize`)"))
+    check_model_for_backend(loaded, backend)
+    planned = plan_model(loaded.verified)
+    inputs = project_inputs(loaded, resolved, planned, dataset=dataset, reporter=reporter)
+    return render_project(inputs, out, reporter)
+
+
+# ---------------------------------------------------------------------------------------------
+# build
 
 STAGES = ("model", "quantize", "eval", "plan", "npu", "emit", "validate")
-PENDING: tuple[str, ...] = ()
 INT8_NAME = "model_int8.tflite"
 EVAL_NAME = "eval.json"
 PLAN_DIR = "plan"
 FIRMWARE_DIR = "firmware"
 RUN_BUILD_DIR = "firmware-build"  # beside OUT/firmware, which emit replaces: TFLM compiles once
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    arch: str = "v1"
-    alpha: float = 0.25
-    resolution: int = 96
-    channels: int | None = None  # None: the dataset's own (digits: 1, shapes: 3)
-    dataset: str | None = None  # None: digits for training, the model's sidecar with --model
-    model: Path | None = None  # an existing model instead of training one
-    budget: str | None = None
-    ram: str | None = None  # overrides the target's RAM
-    flash: str | None = None  # overrides the target's flash
-    target: str = "cortex-m7"
-    out: Path = Path("mncompile-build")
-    train: TrainConfig = field(default_factory=TrainConfig)
-    calib_samples: int = DEFAULT_CALIB_SAMPLES
-    layer_samples: int = DEFAULT_LAYER_SAMPLES
-    golden: int = DEFAULT_GOLDEN
-    run: bool = False  # validate: build OUT/firmware (TFLM_ROOT from the environment) and run it on QEMU
-    backend: str = "tflm"  # emit's backend: "tflm" (TFLM project) or "aot" (C calling mncompile's kernels)
-    vela: VelaOptions = field(default_factory=VelaOptions)  # Ethos-U targets: how Vela compiles
 
 
 @dataclass(frozen=True)
@@ -87,7 +236,6 @@ class BuildResult:
     memory: BudgetReport | None
     emitted: EmitResult | None
     completed: tuple[str, ...]
-    pending: tuple[str, ...]
     validation: RunResult | None = None
     npu: NpuResult | None = None
     cpu_memory: BudgetReport | None = None  # NPU targets: the budget running on the host CPU would have
@@ -113,34 +261,30 @@ class BuildResult:
             "npu_tflm_arena": self.npu_arena.to_json() if self.npu_arena else None,
             "emit": self.emitted.to_json() if self.emitted else None,
             "run": self.validation.to_json() if self.validation else None,
-            "stages": [{"name": s, "status": "done" if s in self.completed
-                        else "not implemented" if s in self.pending else "skipped"}
-                       for s in STAGES],
+            "stages": [{"name": s, "status": "done" if s in self.completed else "skipped"} for s in STAGES],
         }
 
 
 def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildResult:
-    # Validate every option before any slow work starts.
-    target = get_target(options.target)
-    budget = parse_size(options.budget) if options.budget is not None else None
-    ram = parse_size(options.ram) if options.ram is not None else None
-    flash = parse_size(options.flash) if options.flash is not None else None
-    from mncompile.errors import InvalidOptionError
+    """`mncompile build`: train (or load) a model and take it through every stage into OUT."""
+    from mncompile.files import write_text_atomic
+    from mncompile.fit import check_estimate, estimate, suggestion
+    from mncompile.model.analytic import summarize
+    from mncompile.model.datasets import load_dataset, natural_channels
+    from mncompile.model.spec import MobileNetSpec
+    from mncompile.model.train import train
+    from mncompile.quantize import quantize
+    from mncompile.validate.accuracy import evaluate
 
-    if options.backend not in BACKENDS:
-        raise InvalidOptionError(f"unknown backend {options.backend!r}", hint=f"use one of: {', '.join(BACKENDS)}")
-    if target.npu is not None:
-        options.vela.resolved(target)  # bad Vela options fail now, not after training
-        if options.backend != "tflm":
-            raise InvalidOptionError(f"--backend {options.backend} cannot drive the {target.npu.name} of {target.name}",
-                                     hint="NPU targets use the TFLM project (--backend tflm) with the ethos-u operator")
-        if options.run:
-            raise InvalidOptionError(f"--run needs a QEMU machine, and QEMU has no {target.npu.name} model",
-                                     hint=f"drop --run; run {options.out / FIRMWARE_DIR} on Arm's Corstone-300 FVP "
-                                          "or the board (see its README)")
-    elif options.vela != VelaOptions():
-        raise InvalidOptionError(f"--vela-* options apply to Ethos-U targets, and {target.name} has no NPU",
-                                 hint="see `mncompile targets` for the ethos-u* targets")
+    # Every option, input and output is checked before any slow work starts.
+    resolved = resolve(options.target, budget=options.budget, ram=options.ram, flash=options.flash,
+                       backend=options.backend, vela=options.vela, run=options.run, golden=options.golden,
+                       run_hint=f"run {options.out / FIRMWARE_DIR} on Arm's Corstone-300 FVP or the board (see its "
+                                "README)")
+    target, limits = resolved.target, resolved.limits
+    check_output_folder(options.out)
+    if options.model is not None:
+        check_input_file(options.model, "model", folder_ok=True)
     if options.run:  # what validate needs, checked before hours of work: QEMU, a TFLM to build with
         check_runnable(target)
         resolve_tflm(None, options.out / RUN_BUILD_DIR, options.out / FIRMWARE_DIR,
@@ -148,68 +292,62 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     completed = ["model"]
 
     reporter.stage("model")
-    trained = None
-    summary = None
+    trained = summary = spec = None
     if options.model is not None:
         model = load_model(options.model)
+        spec = _spec_of(model)
     else:
         dataset_name = options.dataset or "digits"
         channels = options.channels or natural_channels(dataset_name)
         dataset = load_dataset(dataset_name, options.resolution, channels, seed=options.train.seed)
-        spec = MobileNetSpec(options.arch, options.alpha, options.resolution, channels,
-                             len(dataset.class_names))
+        spec = MobileNetSpec(options.arch, options.alpha, options.resolution, channels, len(dataset.class_names))
         summary = summarize(spec)
         # Before training: the analytic estimate (the same one `mncompile fit` uses) must fit.
-        enforce(check_estimate(estimate(spec), target, budget, ram, flash),
-                suggestion(spec, target, budget, ram, flash))
+        enforce(check_estimate(estimate(spec), target, *_limits(limits)), suggestion(spec, target, *_limits(limits)))
         options.out.mkdir(parents=True, exist_ok=True)
-        trained = train(spec, dataset, options.out / "model.keras", options.train, reporter,
-                        force=True)
+        trained = train(spec, dataset, options.out / "model.keras", options.train, reporter, force=True)
         model = load_model(trained.model_path)
+    hint = suggestion(spec, target, *_limits(limits)) if spec else None
 
     options.out.mkdir(parents=True, exist_ok=True)  # with --model, nothing has made it yet
     quantized = quantize(model.path, options.out / INT8_NAME, dataset=options.dataset,
                          calib_samples=options.calib_samples, force=True, reporter=reporter)
+    int8 = LoadedModel(quantized.path, "tflite-int8", None, model.input_shape, model.num_classes, quantized.info,
+                       quantized.model)
+    check_model_for_backend(int8, options.backend)
     completed.append("quantize")
 
     evaluation = None
     if model.format == "tflite-int8":
-        reporter.info("eval skipped: the model given is already int8, there is no float model to "
-                      "compare with")
+        reporter.info("eval skipped: the model given is already int8, there is no float model to compare with")
     else:
-        evaluation = evaluate(model.path, quantized.path, dataset=options.dataset,
-                              layer_samples=options.layer_samples, reporter=reporter)
-        write_text_atomic(options.out / EVAL_NAME,
-                          json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "\n")
+        evaluation = evaluate(model, int8, dataset=options.dataset, layer_samples=options.layer_samples,
+                              reporter=reporter)
+        import json
+
+        write_text_atomic(options.out / EVAL_NAME, json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "\n")
         completed.append("eval")
 
     reporter.stage("plan", f"arena plan of {quantized.path.name}, checked against {target.name}")
-    planned = plan_model(quantized.path)
+    planned = plan_model(quantized.model)
     write_plan_files(planned, options.out / PLAN_DIR)
     completed.append("plan")
     reporter.info(f"lower bound {planned.lower_bound:,} B, TFLM greedy {planned.greedy.arena_bytes:,} B, "
                   f"mncompile {planned.ours.arena_bytes:,} B; device arena {planned.device_arena_bytes:,} B")
-    targeted = plan_for_target(quantized.path, target, options.out, budget, ram, flash, options.vela,
-                               plan=planned, reporter=reporter)
-    memory = targeted.memory
-    spec = _spec_of(model, trained)
+    targeted = target_plan(planned, resolved, options.out / NPU_DIR, reporter)
     npu = targeted.npu
-    cpu_memory = targeted.cpu_memory if npu is not None else None
-    npu_args: dict = {}
     if npu is not None:
         completed.append("npu")
         for line in npu.summary_lines():
             reporter.info(line)
-        targeted.enforce(suggestion(spec, target, budget, ram, flash) if spec else None)
-        npu_args = {"npu": npu, "vela": options.vela}
-    elif options.backend == "tflm":  # the AOT backend's emit checks its own, smaller, static arena
-        enforce(memory, suggestion(spec, target, budget, ram, flash) if spec else None)
+        targeted.enforce(hint)
+    elif options.backend == "tflm":  # the AOT backend's project checks its own, smaller, static arena
+        enforce(targeted.memory, hint)
 
-    emitted = emit(quantized.path, target, options.out / FIRMWARE_DIR, golden=options.golden,
-                   dataset=options.dataset, force=True, budget=budget, ram=ram, flash=flash, plan=planned,
-                   backend=options.backend, reporter=reporter, **npu_args)
+    firmware = check_destination(options.out / FIRMWARE_DIR, True, MANIFEST_NAME)
+    inputs = project_inputs(int8, resolved, planned, dataset=options.dataset, npu=npu, reporter=reporter)
+    emitted = render_project(inputs, firmware, reporter)
     completed.append("emit")
-    memory = emitted.memory  # the firmware's own figures: the arena it reserves, the model it carries
 
     validation = None
     if options.run:
@@ -223,15 +361,19 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     else:
         reporter.info("validate skipped: pass --run to build the firmware (TFLM_ROOT) and check it on QEMU, "
                       f"or run `mncompile run {emitted.out}`")
-    return BuildResult(options, target, budget, model, trained, summary, quantized, evaluation,
-                       planned, memory, emitted, tuple(completed), PENDING, validation, npu, cpu_memory,
-                       targeted.npu_arena)
+    return BuildResult(options, target, limits.budget, model, trained, summary, quantized, evaluation, planned,
+                       emitted.memory, emitted, tuple(completed), validation, npu,
+                       targeted.cpu_memory if npu is not None else None, targeted.npu_arena)
 
 
-def _spec_of(model: LoadedModel, trained: TrainResult | None) -> MobileNetSpec | None:
-    """The MobileNet spec of the model, when known (trained here, or named in its sidecar)."""
-    if trained is not None:
-        return trained.spec
+def _limits(limits) -> tuple[int | None, int | None, int | None]:
+    return limits.budget, limits.ram, limits.flash
+
+
+def _spec_of(model: LoadedModel):
+    """The MobileNet spec of a loaded model, when its sidecar names one we can rebuild."""
+    from mncompile.model.spec import MobileNetSpec
+
     info = model.info
     if info is None or info.arch is None or info.alpha is None:
         return None

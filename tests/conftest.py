@@ -110,3 +110,14 @@ def tflite_zoo(tmp_path_factory) -> dict[str, Path]:
                                         calib))
         zoo[path.stem] = path
     return zoo
+
+
+def verified(model):
+    """A test's model (a path, or .tflite bytes) through the front door: read and verified."""
+    from mncompile.graph.verified import VerifiedModel, read_model, verify_model
+
+    if isinstance(model, VerifiedModel):
+        return model
+    if isinstance(model, (bytes, bytearray)):
+        return verify_model(bytes(model), "model.tflite")
+    return read_model(model)

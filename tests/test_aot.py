@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, verified
 
 from mncompile.aot.codegen import generate
-from mncompile.emit import emit
 from mncompile.errors import InvalidOptionError, UnsupportedOpError
+from mncompile.pipeline import emit
 from mncompile.plan import device_arena, plan_model
 
 TINY = REPO / "tests" / "data" / "tiny_int8.tflite"
@@ -123,10 +123,9 @@ def test_golden_outputs_are_the_tflm_host_interpreters(name, request, aot_projec
     project = aot_projects(name, model, "cortex-m7")
     doc = json.loads((project / "mncompile.json").read_text())
     x = _golden_inputs(project)
-    from mncompile.graph.reader import read_graph
 
-    graph = read_graph(model)
-    y = emulate(model, x.reshape(len(x), *graph.tensors[graph.inputs[0]].shape[1:]), "tflm")
+    graph = verified(model).graph
+    y = emulate(verified(model), x.reshape(len(x), *graph.tensors[graph.inputs[0]].shape[1:]), "tflm")
     assert np.array_equal(np.array(doc["golden"]["expected_outputs"], np.int8), y.reshape(len(x), -1))
 
 
@@ -136,7 +135,7 @@ def test_golden_outputs_are_the_tflm_host_interpreters(name, request, aot_projec
 
 def test_generated_code_shape(request):
     vww = _model("vww", request)
-    program = generate(vww)
+    program = generate(verified(vww))
     c, h = program.model_c, program.model_h
     assert "int model_invoke(const int8_t *in, int8_t *out);" in h
     assert f"#define MODEL_ARENA_BYTES {program.arena_bytes}" in h
@@ -162,23 +161,22 @@ def test_generated_code_shape(request):
                                "mn_softmax_s8")
     # per-tensor FC (VWW) and per-channel FC (tiny) both fold to tables
     assert re.search(r"\.per_channel = 0,", c)
-    assert re.search(r"\.per_channel = 1,", generate(TINY).model_c)
-    assert generate(vww).model_c == c  # deterministic
+    assert re.search(r"\.per_channel = 1,", generate(verified(TINY)).model_c)
+    assert generate(verified(vww)).model_c == c  # deterministic
 
 
 def test_generated_c_compiles_warning_free_on_the_host_and_matches_tflm(tflite_zoo, tmp_path):
     """model.c is plain C99: host gcc -pedantic, every in-place mode, outputs equal to TFLM's."""
-    from mncompile.graph.reader import read_graph
     from mncompile.validate.emulate import emulate
 
     if shutil.which("gcc") is None:
         pytest.skip("host gcc is not installed")
     model = tflite_zoo["v2_0.35_96"]
-    graph = read_graph(model)
+    graph = verified(model).graph
     x = np.random.default_rng(5).integers(-128, 128, (2, *graph.tensors[graph.inputs[0]].shape[1:])).astype(np.int8)
-    want = emulate(model, x, "tflm").reshape(2, -1)
+    want = emulate(verified(model), x, "tflm").reshape(2, -1)
     for mode in ("all", "off"):
-        program = generate(model, inplace=mode)
+        program = generate(verified(model), inplace=mode)
         work = tmp_path / mode
         work.mkdir()
         (work / "model.c").write_text(program.model_c)
@@ -212,8 +210,8 @@ def test_inplace_depthwise_lowers_the_arena(tflite_zoo):
     input plus one scratch plane instead of input + output, and the arena drops below the
     layer-wise lower bound of the graph as TFLM sees it."""
     model = tflite_zoo["v2_0.35_96"]
-    planned = plan_model(model)
-    auto, every, off = (generate(model, inplace=m) for m in ("auto", "all", "off"))
+    planned = plan_model(verified(model))
+    auto, every, off = (generate(verified(model), inplace=m) for m in ("auto", "all", "off"))
     assert off.memory.inplace == () and off.arena_bytes == planned.lower_bound == 138_240
     assert auto.arena_bytes == every.arena_bytes == auto.memory.lower_bound < off.arena_bytes
     assert auto.arena_bytes == 129_024
@@ -245,8 +243,8 @@ def test_every_depthwise_in_place_is_still_bit_exact(tflite_zoo, aot_projects, t
 @pytest.mark.parametrize("name", MODELS)
 def test_aot_arena_against_lower_bound_and_tflm(name, request):
     model = _model(name, request)
-    planned = plan_model(model)
-    program = generate(model)
+    planned = plan_model(verified(model))
+    program = generate(verified(model))
     tflm = device_arena(planned, "reference").total
     print(f"{name}: AOT {program.arena_bytes:,} B (scratch included, {len(program.memory.inplace)} in place), "
           f"layer-wise lower bound {planned.lower_bound:,} B, TFLM arena {tflm:,} B")
@@ -298,8 +296,8 @@ def test_tflm_manifest_records_its_backend(tmp_path):
 def _sum_model(tmp_path: Path) -> Path:
     """A valid int8 classifier-shaped model whose one op, SUM, the AOT backend does not have."""
     import flatbuffers
+    import tflite_writer as writer
 
-    from mncompile.graph import writer
     from mncompile.graph.reader import schema
 
     s = schema()
@@ -329,10 +327,10 @@ def test_unsupported_op_is_a_typed_error_through_the_cli(tmp_path):
 
 
 def test_unsupported_configurations_name_op_and_node():
-    from mncompile.graph import writer
+    import tflite_writer as writer
 
     with pytest.raises(UnsupportedOpError, match=r"unsupported op MEAN at node 0: reduces axes \[3\]"):
-        generate(writer.mean((1, 4, 4, 8), (0.1, 3), (0.2, -1), axes=(3,)))
+        generate(verified(writer.mean((1, 4, 4, 8), (0.1, 3), (0.2, -1), axes=(3,))))
     with pytest.raises(InvalidOptionError, match="unknown backend"):
         emit(TINY, "cortex-m7", Path("/nonexistent/x"), backend="nope")
 
@@ -356,7 +354,6 @@ def test_cli_build_backend_aot_run(tmp_path, monkeypatch):
 
 def test_quantize_pixel_matches_mncompiles_quantization(aot_projects, tmp_path):
     """model_quantize_pixel() in src/model_settings.h == the host's preprocessing + quantization."""
-    from mncompile.graph.reader import read_graph
     from mncompile.model.info import read_info
     from mncompile.validate.layers import quantize_array
 
@@ -374,7 +371,7 @@ def test_quantize_pixel_matches_mncompiles_quantization(aot_projects, tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
-    graph = read_graph(TINY)
+    graph = verified(TINY).graph
     pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
     want = quantize_array(read_info(TINY).preprocessing.apply(pixels), graph.tensors[graph.inputs[0]].quant, "int8")
     assert got == want.reshape(-1).tolist()
@@ -480,10 +477,10 @@ def float_io_models(tmp_path_factory) -> dict[str, Path]:
 def _edge_inputs(model: Path, n: int) -> np.ndarray:
     """Inputs for `model`: int8, or float32 around the QUANTIZE op's range with exact half-way
     points, values that saturate, and signed zeros."""
-    from mncompile.emit.golden import io_quant
-    from mncompile.graph.reader import read_graph
+    from mncompile.validate.golden import io_quant
 
-    graph = read_graph(model)
+
+    graph = verified(model).graph
     tin = graph.tensors[graph.inputs[0]]
     rng = np.random.default_rng(9)
     shape = (n, *tin.shape[1:])
@@ -504,17 +501,16 @@ def _edge_inputs(model: Path, n: int) -> np.ndarray:
 def test_float_io_edges_compile_and_match_tflm_on_the_host(name, float_io_models, tmp_path):
     """QUANTIZE on a float32 input and DEQUANTIZE making a float32 output run in model_invoke();
     host gcc -pedantic, outputs bit-identical to the TFLM host interpreter's (float bits compared)."""
-    from mncompile.graph.reader import read_graph
     from mncompile.validate.emulate import emulate
 
     if shutil.which("gcc") is None:
         pytest.skip("host gcc is not installed")
     model = float_io_models[name]
-    graph = read_graph(model)
+    graph = verified(model).graph
     float_in, float_out = name in ("float", "float_in"), name in ("float", "float_out")
     kinds = [op.kind for op in graph.ops]
     assert (kinds[0] == "QUANTIZE") == float_in and (kinds[-1] == "DEQUANTIZE") == float_out
-    program = generate(model)
+    program = generate(verified(model))
     h, c = program.model_h, program.model_c
     ctype_in, ctype_out = ("float" if float_in else "int8_t"), ("float" if float_out else "int8_t")
     assert f"int model_invoke(const {ctype_in} *in, {ctype_out} *out);" in h
@@ -531,7 +527,7 @@ def test_float_io_edges_compile_and_match_tflm_on_the_host(name, float_io_models
     assert (tin.index in planned) != float_in and (tout.index in planned) != float_out
     assert program.input_bytes == tin.nbytes and program.output_bytes == tout.nbytes
     assert program.to_json()["input"]["dtype"] == ("float32" if float_in else "int8")
-    assert generate(model).model_c == c  # deterministic
+    assert generate(verified(model)).model_c == c  # deterministic
 
     (tmp_path / "model.c").write_text(c)
     (tmp_path / "model.h").write_text(h)
@@ -542,7 +538,7 @@ def test_float_io_edges_compile_and_match_tflm_on_the_host(name, float_io_models
     assert proc.returncode == 0, proc.stderr
     so = ctypes.CDLL(str(lib))
     x = _edge_inputs(model, 6)
-    want = emulate(model, x, "tflm").reshape(len(x), -1)
+    want = emulate(verified(model), x, "tflm").reshape(len(x), -1)
     assert want.dtype == (np.float32 if float_out else np.int8)
     for v in range(len(x)):
         xin = np.ascontiguousarray(x[v])
@@ -564,10 +560,8 @@ def _golden_float_inputs(project: Path) -> np.ndarray:
 def test_float_io_model_is_bit_exact_on_qemu(float_io_models, tmp_path):
     """Float golden inputs (digits images, preprocessed, not quantized), the TFLM host interpreter's
     float32 outputs as expected outputs, compared bit for bit by the firmware; `mncompile run` checks it."""
-    from mncompile.graph.reader import read_graph
     from mncompile.model.datasets import Preprocessing
-    from mncompile.model.loader import load_model
-    from mncompile.quantize import model_dataset
+    from mncompile.model.loader import load_model, model_dataset
     from mncompile.run.validate import run_project
     from mncompile.validate.accuracy import evenly_spaced
     from mncompile.validate.emulate import emulate
@@ -588,8 +582,8 @@ def test_float_io_model_is_bit_exact_on_qemu(float_io_models, tmp_path):
     assert np.array_equal(x.reshape(4, 12, 12, 1).view(np.uint32),
                           Preprocessing.for_input(12, 1).apply(data.x_val[pick]).view(np.uint32))
     # the expected outputs are TFLM's float32 outputs for them, as bit patterns
-    graph = read_graph(model)
-    y = emulate(model, x.reshape(4, *graph.tensors[graph.inputs[0]].shape[1:]), "tflm").reshape(4, -1)
+    graph = verified(model).graph
+    y = emulate(verified(model), x.reshape(4, *graph.tensors[graph.inputs[0]].shape[1:]), "tflm").reshape(4, -1)
     assert y.dtype == np.float32 and len(np.unique(y)) > 4
     assert np.array_equal(np.array(golden["expected_outputs"], np.uint32), y.view(np.uint32))
     assert np.array_equal(np.array(golden["expected_outputs_float"], np.float32).view(np.uint32), y.view(np.uint32))
@@ -604,19 +598,17 @@ def test_float_io_model_is_bit_exact_on_qemu(float_io_models, tmp_path):
 
 def test_float_io_random_golden_vectors(float_io_models, tmp_path):
     """Without a dataset: seeded random float32 inputs over the QUANTIZE range; TFLM's float outputs."""
-    from mncompile.emit.golden import golden_vectors, io_quant
-    from mncompile.graph.reader import read_graph
-    from mncompile.model.loader import load_model
     from mncompile.validate.emulate import emulate
+    from mncompile.validate.golden import golden_vectors, io_quant
 
     model = float_io_models["float"]
-    graph = read_graph(model)
-    g = golden_vectors(load_model(model), model, graph, 3)
+    graph = verified(model).graph
+    g = golden_vectors(verified(model), None, 3)
     assert g.source == "random float32 inputs, seed 0" and g.inputs.dtype == g.outputs.dtype == np.float32
     q = io_quant(graph)[0]
     levels = g.inputs / np.float32(q.scale) + q.zero_point
     assert levels.min() < -128 and levels.max() > 127  # some saturate
-    want = emulate(model, g.inputs, "tflm").reshape(3, -1)
+    want = emulate(verified(model), g.inputs, "tflm").reshape(3, -1)
     assert np.array_equal(g.outputs.view(np.uint32), want.view(np.uint32))
     doc = g.to_json()
     assert doc["expected_outputs"] == want.view(np.uint32).astype(int).tolist()
@@ -625,7 +617,8 @@ def test_float_io_random_golden_vectors(float_io_models, tmp_path):
 
 def _mid_graph_float_model() -> bytes:
     """int8 -> DEQUANTIZE -> float32 -> QUANTIZE -> int8: a float tensor that is not an I/O edge."""
-    from mncompile.graph import writer
+    import tflite_writer as writer
+
     from mncompile.graph.reader import schema
 
     s = schema()
@@ -651,7 +644,7 @@ def test_float_tensor_off_the_edges_is_unsupported(float_io_models, tmp_path):
     from mncompile.errors import ModelError
 
     with pytest.raises(UnsupportedOpError, match=r"unsupported op DEQUANTIZE at node 0: tensor 1 is FLOAT32") as exc:
-        generate(_mid_graph_float_model())
+        generate(verified(_mid_graph_float_model()))
     assert "--backend tflm" in exc.value.hint
     # a float32 input that a non-QUANTIZE op reads: the QUANTIZE-less float model's first op is named
     from mncompile.graph.reader import schema
@@ -663,10 +656,9 @@ def test_float_tensor_off_the_edges_is_unsupported(float_io_models, tmp_path):
     conv = g.operators[0]
     conv.inputs = [int(quantize.inputs[0]), *(int(i) for i in conv.inputs[1:])]  # CONV_2D reads the float input
     m.signatureDefs = []
-    with pytest.raises(UnsupportedOpError, match=r"unsupported op CONV_2D at node 0: the graph input \(tensor 0\) is "
-                                                  r"FLOAT32") as exc:
-        generate(_pack(m))
-    assert "--backend tflm" in exc.value.hint
+    with pytest.raises(ModelError, match=r"operator 0 \(CONV_2D\): has INT8 weights with a FLOAT32 input \(hybrid "
+                                         r"models are not supported\)"):
+        verified(_pack(m))  # TFLM does not run hybrid models: the front door refuses it before any backend
     # the TFLM project feeds int8: emit says to use the AOT backend
     for name in ("float", "float_out"):  # a float32 input makes a "tflite-float" model; a float output does not
         with pytest.raises(ModelError, match="int8 model with float32 input/output") as exc:

@@ -8,15 +8,14 @@ import pytest
 
 from mncompile.errors import EmulatorError, InvalidOptionError, ModelError
 from mncompile.graph.ir import Graph, Op, Quant, Tensor
-from mncompile.graph.reader import read_graph
+from mncompile.graph.verified import read_model
 from mncompile.plan.arena import (
     TERMS,
     kernel_scratch_requests,
-    measure_host_arena,
-    parse_allocations,
     predict_arena,
     struct_layout,
 )
+from mncompile.validate.host_arena import measure_host_arena, parse_allocations
 
 # (arch, alpha, resolution), 3 channels, 4 classes
 MODELS = {"v1_0.25_96": ("v1", 0.25, 96), "v1_0.25_224": ("v1", 0.25, 224), "v1_1.0_224": ("v1", 1.0, 224),
@@ -35,8 +34,9 @@ def int8_model(tflite_zoo):
 
 
 def assert_matches_host(path):
-    measured = measure_host_arena(path)
-    predicted = predict_arena(read_graph(path), measured["head"], pointer_size=8)
+    model = read_model(path)
+    measured = measure_host_arena(model)
+    predicted = predict_arena(model.graph, measured["head"], pointer_size=8)
     assert predicted.recorded() == measured["categories"]
     assert (predicted.planned, predicted.persistent, predicted.total) == (
         measured["head"], measured["tail"], measured["total"])
@@ -57,7 +57,7 @@ def test_host_arena_of_the_vww_model(shared_data):
 
 @pytest.mark.parametrize("kernels", list(VWW_CORTEX_M7))
 def test_cortex_m7_arena_of_the_vww_model(shared_data, kernels):
-    graph = read_graph(shared_data / "vww_96_int8.tflite")
+    graph = read_model(shared_data / "vww_96_int8.tflite").graph
     predicted = predict_arena(graph, VWW_PLANNED, pointer_size=4, kernels=kernels)
     assert predicted.total == VWW_CORTEX_M7[kernels]
     # the CMSIS-NN kernels ask for an im2col buffer (first conv) and an average-pool buffer
@@ -66,7 +66,7 @@ def test_cortex_m7_arena_of_the_vww_model(shared_data, kernels):
 
 
 def test_terms_add_up(shared_data):
-    graph = read_graph(shared_data / "vww_96_int8.tflite")
+    graph = read_model(shared_data / "vww_96_int8.tflite").graph
     for pointer_size in (4, 8):
         p = predict_arena(graph, VWW_PLANNED, pointer_size=pointer_size)
         assert sum(getattr(p, t) for t in TERMS) + p.alignment_padding == p.persistent
@@ -99,7 +99,7 @@ def test_quantize_dequantize_max_pool_and_float_io(tmp_path):
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     path = tmp_path / "float_io.tflite"
     path.write_bytes(converter.convert())
-    kinds = {op.kind for op in read_graph(path).ops}
+    kinds = {op.kind for op in read_model(path).graph.ops}
     assert {"QUANTIZE", "DEQUANTIZE", "MAX_POOL_2D"} <= kinds
     predicted, _ = assert_matches_host(path)
     assert predicted.io_quantization == 0
@@ -146,7 +146,7 @@ def test_unmodelled_operators_and_options_are_clear_errors():
 
 @pytest.mark.slow
 def test_mean_scratch_buffers(int8_model):
-    graph = read_graph(int8_model("v1_0.25_96"))
+    graph = read_model(int8_model("v1_0.25_96")).graph
     requests = kernel_scratch_requests(graph)
     # accumulator (one int32 per output channel), input iterator (rank 4), resolved axes (2)
     assert [(r.op_kind, r.bytes) for r in requests] == [("MEAN", 4 * 256), ("MEAN", 16), ("MEAN", 8)]
@@ -165,4 +165,4 @@ def test_parse_allocations():
 
 def test_interpreter_failure_is_an_emulator_error(shared_data):
     with pytest.raises(EmulatorError):
-        measure_host_arena(shared_data / "vww_96_int8.tflite", arena_size=4096)
+        measure_host_arena(read_model(shared_data / "vww_96_int8.tflite"), arena_size=4096)

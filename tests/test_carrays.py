@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from mncompile.emit.carrays import byte_rows, c_comment_text, c_float, c_string_literal, int_rows
+from mncompile.ctext import byte_rows, c_comment_text, c_float, c_string_literal, int_rows
 
 HOSTILE_LABELS = [
     'a"; system("x"); //',

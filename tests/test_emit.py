@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, verified
 
-from mncompile.emit import emit
 from mncompile.errors import BudgetError, InvalidOptionError, ModelError, OutputExistsError
 from mncompile.model.info import read_info
+from mncompile.pipeline import emit
 from mncompile.targets import get_target
 
 TINY = REPO / "tests" / "data" / "tiny_int8.tflite"
@@ -102,7 +102,7 @@ def test_generated_sources_are_ascii_and_model_array_is_the_planned_model(tiny_p
     from mncompile.plan.offline import read_offline_plan
 
     model = (out / "model/tiny_int8_planned.tflite").read_bytes()
-    assert read_offline_plan(model) is not None  # our plan travels inside the model
+    assert read_offline_plan(verified(model)) is not None  # our plan travels inside the model
     body = (out / "src/model_data.cc").read_text()
     array = re.search(r"g_model_data\[MNCOMPILE_MODEL_BYTES\][^=]*= \{(.*?)\};", body, re.S).group(1)
     assert bytes(int(v, 16) for v in re.findall(r"0x([0-9a-f]{2})", array)) == model
@@ -158,7 +158,7 @@ def test_golden_outputs_agree_with_an_independent_interpreter(tiny_projects):
 
     x = np.array(values(inputs_text), np.int8).reshape(4, 12, 12, 1)
     y = np.array(values(outputs_text), np.int8).reshape(4, 4)
-    assert np.array_equal(emulate(out / "model/tiny_int8_planned.tflite", x, "litert-ref"), y)
+    assert np.array_equal(emulate(verified(out / "model/tiny_int8_planned.tflite"), x, "litert-ref"), y)
     doc = json.loads((out / "mncompile.json").read_text())
     assert np.array_equal(np.array(doc["golden"]["expected_outputs"]), y)
     # the tiny model names no dataset: seeded random inputs, and the manifest says so
@@ -259,10 +259,9 @@ def _symbol(elf: Path, name: str) -> int:
 
 
 def _expected_pixels(project: Path) -> list[int]:
-    from mncompile.graph.reader import read_graph
     from mncompile.validate.layers import quantize_array
 
-    graph = read_graph(project / "model" / "tiny_int8_planned.tflite")
+    graph = verified(project / "model" / "tiny_int8_planned.tflite").graph
     prep = read_info(TINY).preprocessing
     pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
     return quantize_array(prep.apply(pixels), graph.tensors[graph.inputs[0]].quant, "int8").reshape(-1).tolist()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import verified
 from PIL import Image
 
 from mncompile.errors import EmulatorError, InvalidOptionError
-from mncompile.graph.reader import parse_model, read_graph
+from mncompile.graph.reader import parse_model
 from mncompile.validate.emulate import Job, agreement, emulate, emulate_tensors, run_tflm
 from mncompile.validate.layers import single_op_model
 
@@ -24,9 +25,9 @@ def vww_inputs(shared_data) -> np.ndarray:
 def test_vww_runs_on_both_emulators_and_tflm_matches_litert_reference(shared_data, capsys):
     model = shared_data / "vww_96_int8.tflite"
     x = vww_inputs(shared_data)
-    tflm = emulate(model, x, "tflm")
-    xnn = emulate(model, x, "litert")
-    ref = emulate(model, x, "litert-ref")
+    tflm = emulate(verified(model), x, "tflm")
+    xnn = emulate(verified(model), x, "litert")
+    ref = emulate(verified(model), x, "litert-ref")
     for y in (tflm, xnn, ref):
         assert y.shape == (16, 2) and y.dtype == np.int8
     # Bit-exact means array_equal: TFLM against LiteRT's reference kernels, an independent
@@ -44,16 +45,17 @@ def test_vww_runs_on_both_emulators_and_tflm_matches_litert_reference(shared_dat
 
 def test_tflm_is_deterministic_across_worker_runs(quantized_digits):
     x = np.random.default_rng(3).integers(-128, 128, (5, 96, 96, 1)).astype(np.int8)
-    np.testing.assert_array_equal(emulate(quantized_digits["path"], x), emulate(quantized_digits["path"], x))
+    model = verified(quantized_digits["path"])
+    np.testing.assert_array_equal(emulate(model, x), emulate(model, x))
 
 
 def test_every_intermediate_tensor_matches_litert_reference(quantized_digits):
     path = quantized_digits["path"]
-    graph = read_graph(path)
+    graph = verified(path).graph
     x = np.random.default_rng(4).integers(-128, 128, (3, 96, 96, 1)).astype(np.int8)
     tensors = tuple(op.outputs[0] for op in graph.ops)
-    tflm = emulate_tensors(path, x, tensors, "tflm")
-    ref = emulate_tensors(path, x, tensors, "litert-ref")
+    tflm = emulate_tensors(verified(path), x, tensors, "tflm")
+    ref = emulate_tensors(verified(path), x, tensors, "litert-ref")
     for t in tensors:
         assert tflm[t].shape == (3, *graph.tensors[t].shape[1:])
         np.testing.assert_array_equal(tflm[t], ref[t], err_msg=graph.tensors[t].name)
@@ -64,16 +66,15 @@ def test_single_op_models_reproduce_the_full_model_bit_for_bit(quantized_digits,
     """Each op cut out of the graph, fed the exact int8 inputs it sees in the full model,
     must give exactly the full model's output for it (the basis of 'SQNR alone')."""
     path = quantized_digits["path"]
-    graph = read_graph(path)
+    graph = verified(path).graph
     model = parse_model(path.read_bytes())
     x = np.random.default_rng(5).integers(-128, 128, (2, 96, 96, 1)).astype(np.int8)
-    full = emulate_tensors(path, x, tuple(op.outputs[0] for op in graph.ops))
+    full = emulate_tensors(verified(path), x, tuple(op.outputs[0] for op in graph.ops))
     full[graph.inputs[0]] = x
     jobs = []
     for op in graph.ops:
-        p = tmp_path / f"op{op.index}.tflite"
-        p.write_bytes(single_op_model(model, op.index))
-        jobs.append(Job(p, tuple(full[t] for t in graph.activation_inputs(op))))
+        one = verified(single_op_model(model, op.index))
+        jobs.append(Job(one, tuple(full[t] for t in graph.activation_inputs(op))))
     for op, result in zip(graph.ops, run_tflm(jobs), strict=True):
         np.testing.assert_array_equal(result["output_0"], full[op.outputs[0]], err_msg=f"op {op.index}")
 
@@ -92,20 +93,20 @@ def test_a_tflm_abort_becomes_a_typed_error(tmp_path):
     calib = np.random.default_rng(0).uniform(-1, 1, (8, 96, 96, 1)).astype(np.float32)
     path = tmp_path / "untrained.tflite"
     path.write_bytes(to_int8_tflite(loaded, calib))
-    graph = read_graph(path)
+    graph = verified(path).graph
     softmax = next(op for op in graph.ops if op.kind == "SOFTMAX")
     assert SOFTMAX_ABORT(1.0, graph.tensors[softmax.inputs[0]].quant.scale)  # the case we guard
     with pytest.raises(EmulatorError, match="aborted"):
-        emulate(path, np.zeros((1, 96, 96, 1), np.int8), "tflm")
+        emulate(verified(path), np.zeros((1, 96, 96, 1), np.int8), "tflm")
 
 
 def test_inputs_are_validated(quantized_digits):
     with pytest.raises(InvalidOptionError, match="int8"):
-        emulate(quantized_digits["path"], np.zeros((1, 96, 96, 1), np.float32))
+        emulate(verified(quantized_digits["path"]), np.zeros((1, 96, 96, 1), np.float32))
     with pytest.raises(InvalidOptionError, match="96, 96, 1"):
-        emulate(quantized_digits["path"], np.zeros((1, 64, 64, 1), np.int8))
+        emulate(verified(quantized_digits["path"]), np.zeros((1, 64, 64, 1), np.int8))
     with pytest.raises(InvalidOptionError, match="litert-ref"):
-        emulate(quantized_digits["path"], np.zeros((1, 96, 96, 1), np.int8), "qemu")
+        emulate(verified(quantized_digits["path"]), np.zeros((1, 96, 96, 1), np.int8), "qemu")
 
 
 def test_agreement_counts():

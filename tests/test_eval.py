@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, verified
 
-from mncompile.graph.reader import parse_model, read_graph
+from mncompile.graph.reader import parse_model
 from mncompile.validate.layers import quantize_array, sqnr_db
 
 
@@ -27,16 +27,15 @@ def test_float_accuracy_matches_keras(digits_eval, trained_digits):
 
 def test_int8_accuracy_recomputed_with_an_independent_emulator(digits_eval, trained_digits, quantized_digits):
     from mncompile.model.info import read_info
-    from mncompile.model.loader import load_model
-    from mncompile.quantize import model_dataset
+    from mncompile.model.loader import load_model, model_dataset
     from mncompile.validate.emulate import emulate
 
     loaded = load_model(trained_digits["path"])
     data = model_dataset(loaded, None)
-    graph = read_graph(quantized_digits["path"])
+    graph = verified(quantized_digits["path"]).graph
     x = quantize_array(read_info(trained_digits["path"]).preprocessing.apply(data.x_val),
                        graph.tensors[graph.inputs[0]].quant)
-    y = emulate(quantized_digits["path"], x, "litert-ref")
+    y = emulate(verified(quantized_digits["path"]), x, "litert-ref")
     assert np.mean(np.argmax(y.astype(int), axis=1) == data.y_val) == digits_eval["int8_accuracy"]
 
 
@@ -83,13 +82,12 @@ def test_a_damaged_layer_ranks_first(trained_digits, quantized_digits, tmp_path)
     scales): its 'alone' SQNR must rank it first, and it is not first without the damage."""
     import flatbuffers
 
-    from mncompile.model.loader import load_model
-    from mncompile.quantize import model_dataset
+    from mncompile.model.loader import load_model, model_dataset
     from mncompile.quantize.convert import to_float_tflite
     from mncompile.validate.layers import layer_errors
 
     path = quantized_digits["path"]
-    graph = read_graph(path)
+    graph = verified(path).graph
     target = next(op for op in graph.ops if graph.layer_name(op.outputs[0]) == "conv_pw_5")
     model = parse_model(path.read_bytes())
     w = graph.tensors[target.inputs[1]]
@@ -106,8 +104,8 @@ def test_a_damaged_layer_ranks_first(trained_digits, quantized_digits, tmp_path)
     float_path.write_bytes(to_float_tflite(loaded))
     data = model_dataset(loaded, None)
     x = loaded.info.preprocessing.apply(data.x_val[::24])
-    healthy = layer_errors(float_path, path, x)
-    broken = layer_errors(float_path, damaged, x)
+    healthy = layer_errors(verified(float_path), verified(path), x)
+    broken = layer_errors(verified(float_path), verified(damaged), x)
     assert healthy.layers[0].op != target.index
     assert broken.layers[0].op == target.index and broken.layers[0].name == "conv_pw_5"
     assert broken.layers[0].sqnr_alone < 10 < broken.layers[1].sqnr_alone

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import bn_calibrated_keras, run_cli
+from conftest import bn_calibrated_keras, run_cli, verified
 
 from mncompile.fit import (
     ALPHAS,
@@ -38,7 +38,6 @@ def converted():
     """V1 0.25 and V2 0.35 at 96 px, batch-norm-calibrated on random images, with a non-zero
     classifier bias (a trained model has one; the converter drops an all-zero bias), converted
     to int8 by mncompile's converter."""
-    from mncompile.graph.reader import read_graph
     from mncompile.model.loader import LoadedModel
     from mncompile.quantize.convert import to_int8_tflite
 
@@ -51,7 +50,7 @@ def converted():
         loaded = LoadedModel(Path("m.keras"), "keras", model, spec.input_shape, spec.classes, None)
         calib = np.random.default_rng(1).uniform(-1, 1, (8, *spec.input_shape)).astype(np.float32)
         data = to_int8_tflite(loaded, calib)
-        out[arch] = (spec, data, read_graph(data))
+        out[arch] = (spec, data, verified(data).graph)
     return out
 
 

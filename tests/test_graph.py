@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import verified
 
 from mncompile.errors import ModelError
 from mncompile.graph.metrics import graph_costs
-from mncompile.graph.reader import read_graph
 from mncompile.model.analytic import summarize
 from mncompile.model.spec import MobileNetSpec
 
@@ -15,7 +15,7 @@ from mncompile.model.spec import MobileNetSpec
 def test_macs_and_params_per_op_match_the_analytic_table(tflite_zoo, name):
     arch, alpha, resolution = name.split("_")
     summary = summarize(MobileNetSpec(arch, float(alpha), int(resolution), 3, 4))
-    graph = read_graph(tflite_zoo[name])
+    graph = verified(tflite_zoo[name]).graph
     costs = graph_costs(graph)
     weighted = [c for c in costs if c.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     rows = [r for r in summary.rows if r.macs > 0]
@@ -35,7 +35,7 @@ def test_corrupt_files_are_typed_errors(tmp_path, data):
     path = tmp_path / "bad.tflite"
     path.write_bytes(data)
     with pytest.raises(ModelError, match="bad.tflite"):
-        read_graph(path)
+        verified(path)
 
 
 def test_truncated_real_model_is_a_typed_error(tflite_zoo, tmp_path):
@@ -43,4 +43,4 @@ def test_truncated_real_model_is_a_typed_error(tflite_zoo, tmp_path):
     path = tmp_path / "cut.tflite"
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(ModelError):
-        read_graph(path)
+        verified(path)

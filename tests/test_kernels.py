@@ -1,7 +1,7 @@
 """firmware/kernels (the AOT int8 kernel library) is bit-exact with TFLM.
 
 The independent reference is the real TFLM host interpreter (the `tflite-micro` wheel):
-each case builds a one-operator int8 model with `mncompile.graph.writer`, runs it on TFLM
+each case builds a one-operator int8 model with `tests/tflite_writer.py`, runs it on TFLM
 (in a persistent worker process, so a TFLM abort fails the case instead of the session),
 runs the C kernel (compiled for the host once per session, called through ctypes) with
 parameters from `mncompile.aot.quantmath`, and asserts the outputs are identical.
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tflite_writer as writer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mncompile.aot import quantmath as qm
-from mncompile.graph import writer
 
 REPO = Path(__file__).resolve().parents[1]
 KERNELS = REPO / "firmware" / "kernels"

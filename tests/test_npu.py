@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tflite_writer as writer
+from conftest import verified
 
 from mncompile.errors import BudgetError, InvalidOptionError, NpuCompilerError
-from mncompile.graph import writer
-from mncompile.graph.reader import read_graph
 from mncompile.npu import VelaOptions, compile_for_npu, parse_vela_report, tflm_arena
 from mncompile.targets import all_targets, get_target
 from tests.conftest import run_cli
@@ -59,13 +59,14 @@ def check_against_csv(result) -> None:
 def vela_v1(tflite_zoo, tmp_path_factory):
     """V1 a0.25@96 (built by the session's zoo fixture) through Vela for every Ethos-U target."""
     out = tmp_path_factory.mktemp("vela_v1")
-    return {name: compile_for_npu(tflite_zoo["v1_0.25_96"], get_target(name), out / name) for name in NPU_TARGETS}
+    model = verified(tflite_zoo["v1_0.25_96"])
+    return {name: compile_for_npu(model, get_target(name), out / name) for name in NPU_TARGETS}
 
 
 @pytest.fixture(scope="module")
 def vela_vww(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("vela_vww")
-    return {name: compile_for_npu(shared_data / "vww_96_int8.tflite", get_target(name), out / name)
+    return {name: compile_for_npu(verified(shared_data / "vww_96_int8.tflite"), get_target(name), out / name)
             for name in NPU_TARGETS}
 
 
@@ -73,8 +74,8 @@ def vela_vww(shared_data, tmp_path_factory):
 def test_v1_runs_entirely_on_the_npu(vela_v1, tflite_zoo, name):
     r = vela_v1[name]
     assert r.all_on_npu and r.cpu_ops == () and r.vela_cpu_ops == 0
-    assert r.input_ops == len(read_graph(tflite_zoo["v1_0.25_96"]).ops) == r.npu_input_ops
-    assert [op.kind for op in read_graph(r.model).ops] == ["CUSTOM:ethos-u"]
+    assert r.input_ops == len(verified(tflite_zoo["v1_0.25_96"]).graph.ops) == r.npu_input_ops
+    assert [op.kind for op in verified(r.model).graph.ops] == ["CUSTOM:ethos-u"]
     check_against_csv(r)
     assert r.sram_bytes > 0 and r.cycles_total > 0
     assert r.model_bytes == r.model.stat().st_size
@@ -106,7 +107,7 @@ def test_dedicated_sram_puts_the_arena_in_dram(vela_vww):
     r = vela_vww["ethos-u65-256"]
     assert r.options.memory_mode == "Dedicated_Sram"
     assert r.dram_bytes > 0 and r.off_chip_flash_bytes == 0
-    graph = read_graph(r.model)
+    graph = verified(r.model).graph
     names = {t.name: t.nbytes for t in graph.tensors}
     assert names["scratch_fast"] == r.sram_bytes  # the NPU cache is Vela's SRAM figure
 
@@ -124,7 +125,7 @@ Q = (0.05, -3)
 def test_unsupported_ops_are_listed_with_vela_reason(tmp_path, model, op, why):
     path = tmp_path / "m.tflite"
     path.write_bytes(model())
-    r = compile_for_npu(path, get_target("ethos-u55-128"), tmp_path / "vela")
+    r = compile_for_npu(verified(path), get_target("ethos-u55-128"), tmp_path / "vela")
     assert not r.all_on_npu
     assert [(c.node, c.op) for c in r.cpu_ops] == [(0, op)]
     assert why in r.cpu_ops[0].reason
@@ -137,7 +138,7 @@ def test_unsupported_ops_are_listed_with_vela_reason(tmp_path, model, op, why):
 def test_mean_over_height_and_width_stays_on_the_npu(tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(writer.mean((1, 6, 6, 5), Q, Q, axes=(1, 2)))
-    r = compile_for_npu(path, get_target("ethos-u55-64"), tmp_path / "vela")
+    r = compile_for_npu(verified(path), get_target("ethos-u55-64"), tmp_path / "vela")
     assert r.all_on_npu
 
 
@@ -164,13 +165,13 @@ NPU operators = 0 (0.0%)
 ])
 def test_arena_of_a_cpu_only_vela_model_equals_the_tflm_host_interpreter(tmp_path, model):
     """Vela's offline plan and TFLM's handling of it, checked where the host can run the model."""
-    from mncompile.plan.arena import measure_host_arena
+    from mncompile.validate.host_arena import measure_host_arena
 
     path = tmp_path / "m.tflite"
     path.write_bytes(model())
-    r = compile_for_npu(path, get_target("ethos-u55-128"), tmp_path / "vela")
-    assert read_graph(r.model).ops[0].kind != "CUSTOM:ethos-u"
-    measured = measure_host_arena(r.model)
+    r = compile_for_npu(verified(path), get_target("ethos-u55-128"), tmp_path / "vela")
+    assert verified(r.model).graph.ops[0].kind != "CUSTOM:ethos-u"
+    measured = measure_host_arena(verified(r.model))
     predicted = tflm_arena(r, pointer_size=8)
     assert (predicted.planned, predicted.total) == (measured["head"], measured["total"])
 
@@ -202,8 +203,9 @@ def test_options_are_checked(tmp_path):
 
 def test_size_strategy_needs_no_more_sram(tmp_path, shared_data):
     t = get_target("ethos-u55-128")
-    perf = compile_for_npu(shared_data / "vww_96_int8.tflite", t, tmp_path / "p")
-    size = compile_for_npu(shared_data / "vww_96_int8.tflite", t, tmp_path / "s", VelaOptions(optimise="Size"))
+    vww = verified(shared_data / "vww_96_int8.tflite")
+    perf = compile_for_npu(vww, t, tmp_path / "p")
+    size = compile_for_npu(vww, t, tmp_path / "s", VelaOptions(optimise="Size"))
     assert size.options.optimise == "Size"
     assert size.sram_bytes <= perf.sram_bytes
     check_against_csv(size)
@@ -223,7 +225,7 @@ def test_missing_vela_is_a_clear_error(tmp_path, monkeypatch):
     path = tmp_path / "m.tflite"
     path.write_bytes(writer.quantize((1, 4, 4, 1), Q))
     with pytest.raises(NpuCompilerError, match="not installed") as info:
-        compile_for_npu(path, get_target("ethos-u55-128"), tmp_path / "vela")
+        compile_for_npu(verified(path), get_target("ethos-u55-128"), tmp_path / "vela")
     assert "pip install" in info.value.hint
     assert not (tmp_path / "vela").exists()
 
@@ -235,7 +237,7 @@ def test_vela_failure_leaves_nothing(tmp_path, monkeypatch):
     path.write_bytes(writer.quantize((1, 4, 4, 1), Q))
     monkeypatch.setattr(npu, "vela_command", lambda *a: ["python3", "-c", "import sys; print('boom'); sys.exit(3)"])
     with pytest.raises(NpuCompilerError, match="exit 3"):
-        compile_for_npu(path, get_target("ethos-u55-128"), tmp_path / "vela")
+        compile_for_npu(verified(path), get_target("ethos-u55-128"), tmp_path / "vela")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite"]
 
 

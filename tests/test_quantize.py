@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import bn_calibrated_keras, run_cli
+from conftest import bn_calibrated_keras, run_cli, verified
 
 from mncompile.errors import QuantizationError
-from mncompile.graph.reader import read_graph
 from mncompile.graph.support import tflm_supports
 from mncompile.quantize.calibrate import stratified_counts
 from mncompile.quantize.checks import SOFTMAX_ABORT, check_int8, find_problems
@@ -40,7 +39,7 @@ def assert_static_int8_for_tflm(graph):
 # --- the trained digits model ------------------------------------------------------------
 
 def test_quantized_digits_is_full_int8_static_and_tflm_only(quantized_digits):
-    graph = read_graph(quantized_digits["path"])
+    graph = verified(quantized_digits["path"]).graph
     assert_static_int8_for_tflm(graph)
     assert find_problems(graph) == []
     assert quantized_digits["ops"] == {"CONV_2D": 14, "DEPTHWISE_CONV_2D": 13, "FULLY_CONNECTED": 1,
@@ -50,7 +49,7 @@ def test_quantized_digits_is_full_int8_static_and_tflm_only(quantized_digits):
 def test_sidecar_carries_io_quantization_classes_and_preprocessing(quantized_digits, trained_digits):
     path = quantized_digits["path"]
     side = json.loads(path.with_name(path.name + ".json").read_text())
-    graph = read_graph(path)
+    graph = verified(path).graph
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     q = side["quantization"]
     assert q["input"]["scale"] == tin.quant.scale and q["input"]["zero_point"] == tin.quant.zero_point
@@ -97,13 +96,13 @@ def test_fresh_models_quantize_to_static_tflm_graphs_that_tflm_runs(arch, alpha,
     calib = np.random.default_rng(1).uniform(-1, 1, (8, *spec.input_shape)).astype(np.float32)
     path = tmp_path / "m.tflite"
     path.write_bytes(to_int8_tflite(loaded, calib))
-    graph = read_graph(path)
+    graph = verified(path).graph
     assert_static_int8_for_tflm(graph)
     check_int8(graph, str(path))
     expected = {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
     assert {op.kind for op in graph.ops} == (expected | {"ADD"} if arch == "v2" else expected)
     x = np.random.default_rng(2).integers(-128, 128, (1, *spec.input_shape)).astype(np.int8)
-    y = emulate(path, x, "tflm")
+    y = emulate(verified(path), x, "tflm")
     assert y.shape == (1, spec.classes) and y.dtype == np.int8
 
 
@@ -119,7 +118,7 @@ def test_dynamic_batch_keras_model_is_exported_with_batch_1(tmp_path):
     write_info(path, ModelInfo("v1", 0.25, 96, 3, ("circle", "cross", "square", "triangle"),
                                Preprocessing(96, "RGB"), {"name": "shapes", "seed": 0}))
     result = quantize(path, tmp_path / "dyn.tflite", calib_samples=16)
-    graph = read_graph(result.path)
+    graph = verified(result.path).graph
     assert_static_int8_for_tflm(graph)
     assert result.calibration.per_class == (4, 4, 4, 4)
 
@@ -165,7 +164,7 @@ def test_checks_reject_a_float_model(tmp_path):
 
     spec, model = bn_calibrated_keras("v1", 0.25, 96)
     loaded = LoadedModel(tmp_path / "m.keras", "keras", model, spec.input_shape, spec.classes, None)
-    graph = read_graph(to_float_tflite(loaded))
+    graph = verified(to_float_tflite(loaded)).graph
     with pytest.raises(QuantizationError, match="FLOAT32"):
         check_int8(graph, "float model")
 

@@ -33,16 +33,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from mncompile.aot import quantmath as qm
 from mncompile.aot.memory import AotMemory, plan_aot
-from mncompile.emit.carrays import c_comment_text, c_float
-from mncompile.errors import ModelError, UnsupportedOpError
+from mncompile.ctext import c_comment_text, c_float
+from mncompile.errors import ModelError, QuantizationError, UnsupportedOpError
 from mncompile.graph.ir import Graph, Op, Tensor
-from mncompile.graph.reader import graph_from_model, parse_model
+from mncompile.graph.verified import VerifiedModel
 
 SUPPORTED_OPS = ("ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED", "MEAN",
                  "PAD", "QUANTIZE", "RESHAPE", "SOFTMAX")  # QUANTIZE/DEQUANTIZE: at float I/O edges only
@@ -106,24 +105,12 @@ class AotProgram:
 # reading constants
 
 
-class _Model:
-    """The graph plus the constant data of its tensors."""
-
-    def __init__(self, data: bytes, source: str):
-        self.tree = parse_model(data, source)
-        self.graph: Graph = graph_from_model(self.tree)
-
-    def array(self, t: Tensor) -> np.ndarray:
-        dtype = {"INT8": "<i1", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1"}.get(t.dtype)
-        buf = self.tree.buffers[t.buffer] if 0 <= t.buffer < len(self.tree.buffers) else None
-        if dtype is None or buf is None or buf.data is None or len(buf.data) == 0:
-            raise ModelError(f"tensor {t.index} ({t.name}) has no {t.dtype} data the AOT backend can read",
-                             hint=FALLBACK_HINT)
-        data = np.asarray(buf.data, dtype=np.uint8).tobytes()
-        a = np.frombuffer(data, dtype=dtype)
-        if a.size != int(np.prod(t.shape, dtype=np.int64)):
-            raise ModelError(f"tensor {t.index} ({t.name}): {a.size} values for shape {t.shape}")
-        return a.reshape(t.shape).astype(a.dtype.newbyteorder("="))
+def _array(graph: Graph, t: Tensor) -> np.ndarray:
+    """A constant operand's data (verified: exactly shape x dtype)."""
+    if not t.is_constant or t.dtype not in ("INT8", "INT32", "INT64", "UINT8"):
+        raise ModelError(f"tensor {t.index} ({t.name}) has no {t.dtype} data the AOT backend can read",
+                         hint=FALLBACK_HINT)
+    return graph.constant(t.index)
 
 
 def _unsupported(op: Op, why: str = "") -> UnsupportedOpError:
@@ -259,20 +246,15 @@ def float_edges(graph: Graph) -> FloatEdges:
     return FloatEdges(**found)
 
 
-def has_float_io_edges(model: str | Path | bytes) -> bool:
+def has_float_io_edges(graph: Graph) -> bool:
     """True for an int8 model converted with float input and/or output (`float_edges`): a
     "tflite-float" model by its input type that the AOT backend still compiles."""
-    if isinstance(model, (str, Path)):
-        data, name = Path(model).read_bytes(), Path(model).name
-    else:
-        data, name = bytes(model), "model.tflite"
-    return float_edges(graph_from_model(parse_model(data, name))).any
+    return float_edges(graph).any
 
 
 class _Generator:
-    def __init__(self, model: _Model, memory: AotMemory):
-        self.model = model
-        self.g = model.graph
+    def __init__(self, graph: Graph, memory: AotMemory):
+        self.g = graph
         self.mem = memory
         self.edges = float_edges(self.g)
         self.e = _Emitter()
@@ -320,7 +302,7 @@ class _Generator:
             raise _unsupported(op, f"output shape {y.shape} is not {(n, geo.out_h, geo.out_w, o)}")
         req = qm.conv_params(*_q(op, x, "input"), w.quant.scales, *_q(op, y, "output"), _act(op), channels=o)
         pre = f"L{op.index}"
-        filt = self.e.table(f"{pre}_filter", "int8_t", self.model.array(w), f"node {op.index}: filter {w.shape}")
+        filt = self.e.table(f"{pre}_filter", "int8_t", _array(self.g, w), f"node {op.index}: filter {w.shape}")
         b = self._bias(op, bias, pre, o)
         mult, shift = self.requant(pre, req, f"node {op.index}")
         params = self.e.struct(pre, "mn_conv_params", [
@@ -338,7 +320,7 @@ class _Generator:
         _symmetric(op, w)
         req = qm.conv_params(*_q(op, x, "input"), w.quant.scales, *_q(op, y, "output"), _act(op), channels=o)
         pre = f"L{op.index}"
-        filt = self.e.table(f"{pre}_filter", "int8_t", self.model.array(w), f"node {op.index}: filter {w.shape}")
+        filt = self.e.table(f"{pre}_filter", "int8_t", _array(self.g, w), f"node {op.index}: filter {w.shape}")
         b = self._bias(op, bias, pre, o)
         mult, shift = self.requant(pre, req, f"node {op.index}")
         params = self.e.struct(pre, "mn_dw_params", [
@@ -395,7 +377,7 @@ class _Generator:
             return "NULL"
         if bias.dtype != "INT32" or int(np.prod(bias.shape)) != channels:
             raise _unsupported(op, f"bias tensor {bias.index} is not int32 with {channels} values")
-        return self.e.table(f"{pre}_bias", "int32_t", self.model.array(bias).astype(np.int64),
+        return self.e.table(f"{pre}_bias", "int32_t", _array(self.g, bias).astype(np.int64),
                             f"node {op.index}: bias")
 
     def fully_connected(self, op: Op) -> None:
@@ -417,7 +399,7 @@ class _Generator:
         except qm.QuantMathError as exc:
             raise _unsupported(op, str(exc)) from None
         pre = f"L{op.index}"
-        weights = self.e.table(f"{pre}_weights", "int8_t", self.model.array(w), f"node {op.index}: weights {w.shape}")
+        weights = self.e.table(f"{pre}_weights", "int8_t", _array(self.g, w), f"node {op.index}: weights {w.shape}")
         b = self._bias(op, bias, pre, o)
         mult, shift = self.requant(pre, req, f"node {op.index}")
         params = self.e.struct(pre, "mn_fc_params", [
@@ -454,7 +436,7 @@ class _Generator:
         x, axes_t, y = self.t(op.inputs[0]), self.t(op.inputs[1]), self.t(op.outputs[0])
         if len(x.shape) != 4 or not axes_t.is_constant:
             raise _unsupported(op, "only MEAN of a 4-D tensor over constant axes")
-        axes = sorted({int(a) % 4 for a in self.model.array(axes_t).reshape(-1)})
+        axes = sorted({int(a) % 4 for a in _array(self.g, axes_t).reshape(-1)})
         if axes != [1, 2]:
             raise _unsupported(op, f"reduces axes {axes}; the AOT backend reduces H and W (axes 1, 2) only")
         n, h, wd, c = x.shape
@@ -496,7 +478,7 @@ class _Generator:
         operands = []
         for k, t in enumerate((a, b), start=1):
             if t.is_constant:
-                operands.append(self.e.table(f"{pre}_in{k}", "int8_t", self.model.array(t),
+                operands.append(self.e.table(f"{pre}_in{k}", "int8_t", _array(self.g, t),
                                              f"node {op.index}: constant input {k}"))
             else:
                 operands.append(self.ptr(t.index))
@@ -517,7 +499,7 @@ class _Generator:
             raise _unsupported(op, "only PAD of up to 4-D tensors with constant paddings")
         if _q(op, x, "input") != _q(op, y, "output"):
             raise _unsupported(op, "input and output quantization differ")
-        pads = self.model.array(pads_t).reshape(rank, 2).astype(np.int64)
+        pads = _array(self.g, pads_t).reshape(rank, 2).astype(np.int64)
         lead = 4 - rank
         dims = [1] * lead + [int(d) for d in x.shape]
         before = [0] * lead + [int(v) for v in pads[:, 0]]
@@ -612,26 +594,24 @@ def check_supported(graph: Graph) -> None:
             raise _unsupported(op, "reshape of a constant")
 
 
-def generate(model: str | Path | bytes, *, inplace: str = "auto", source_name: str | None = None,
-             version: str | None = None) -> AotProgram:
-    """C sources for the int8 model (a .tflite path or its bytes). `inplace`: which depthwise layers run
-    in place, "auto" (those that lower the arena), "all" (every one whose input dies there) or "off"
+def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None = None) -> AotProgram:
+    """C sources for the verified int8 `model`. `inplace`: which depthwise layers run in place,
+    "auto" (those that lower the arena), "all" (every one whose input dies there) or "off"
     (`mncompile.aot.memory.plan_aot`)."""
     from mncompile import __version__
 
-    if isinstance(model, (str, Path)):
-        path = Path(model)
-        data, name = path.read_bytes(), source_name or path.name
-    else:
-        data, name = bytes(model), source_name or "model.tflite"
-    m = _Model(data, name)
-    graph = m.graph
+    graph, name = model.graph, model.name
     check_supported(graph)
-    probe = _Generator(m, None)  # type: ignore[arg-type]
+    probe = _Generator(graph, None)  # type: ignore[arg-type]
     memory = plan_aot(graph, inplace=inplace, inplace_ok=probe.inplace_scratch)
-    gen = _Generator(m, memory)
+    gen = _Generator(graph, memory)
     for op in graph.ops:
-        _Generator.HANDLERS[op.kind](gen, op)
+        try:
+            _Generator.HANDLERS[op.kind](gen, op)
+        except qm.QuantMathError as exc:
+            raise QuantizationError(f"operator {op.index} ({op.kind}) of {name}: {exc.message}",
+                                    hint="TFLM's Prepare rejects this parameter too: check the model's scales "
+                                         "(`mncompile quantize` on the float model makes valid ones)") from None
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     edges = gen.edges
     program = AotProgram("", "", memory, tuple(gen.layers), gen.e.constant_bytes, tin.nbytes, tout.nbytes,

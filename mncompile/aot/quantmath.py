@@ -24,14 +24,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mncompile.errors import QuantizationError
+
 INT8_MIN, INT8_MAX = -128, 127
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 ADD_LEFT_SHIFT = 20  # int8 ADD (15 for int16)
 SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5
 
 
-class QuantMathError(ValueError):
-    """A parameter TFLM would reject (TF_LITE_ENSURE / TFLITE_CHECK in its Prepare)."""
+class QuantMathError(QuantizationError, ValueError):
+    """A parameter TFLM would reject (TF_LITE_ENSURE / TFLITE_CHECK in its Prepare): exit 6, like the
+    quantize stage's own checks. The code generator adds which operator it was."""
 
 
 def f32(x: float) -> float:

@@ -70,15 +70,17 @@ def _handle_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from rich.markup import escape
+
         from mncompile.cli import render
 
         as_json = bool(kwargs.get("json_output"))
         try:
             return command(*args, **kwargs)
         except MncompileError as exc:
-            render.err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            render.err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
             if exc.hint:
-                render.err.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
+                render.err.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
             if as_json:
                 render.print_json(exc.to_json())
             raise typer.Exit(exc.exit_code) from None
@@ -88,8 +90,8 @@ def _handle_errors(command):
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so, keep the contract of one JSON document
-            render.err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}",
-                             highlight=False, markup=False)
+            render.err.print(f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')}",
+                             highlight=False)
             if DEBUG["on"]:
                 traceback.print_exc(file=sys.stderr)
             else:
@@ -304,21 +306,11 @@ def plan(
     for an Ethos-U target it runs Vela and the budget counts Vela's figures.
     """
     from mncompile.cli import render
-    from mncompile.plan import plan_model, write_plan_files
-    from mncompile.plan.targeted import plan_for_target
+    from mncompile.pipeline import plan as run_plan
 
-    vela = _vela(vela_system_config, vela_memory_mode, vela_optimise)
-    out = out or model.with_name(model.name + ".plan")
-    checked = None
-    if target is not None:  # options are checked before any work
-        checked = plan_for_target(model, target, out, budget=budget, ram=ram, flash=flash, vela=vela,
-                                  reporter=render.RichReporter())
-        result = checked.plan
-    else:
-        if vela != _vela(None, None, "Performance"):
-            raise InvalidOptionError("--vela-* options need an Ethos-U --target")
-        result = plan_model(model)
-    files = write_plan_files(result, out, extra=checked.to_json() if checked else None)
+    outcome = run_plan(model, out, target=target, budget=budget, ram=ram, flash=flash,
+                       vela=_vela(vela_system_config, vela_memory_mode, vela_optimise), reporter=render.RichReporter())
+    result, files, checked = outcome.plan, outcome.files, outcome.targeted
     if json_output:
         render.print_json({**result.to_json(), **(checked.to_json() if checked else {}),
                            "files": {"json": str(files.json), "picture": str(files.picture),
@@ -372,7 +364,7 @@ def emit(
     temporary name and renamed, so it is complete or absent.
     """
     from mncompile.cli import render
-    from mncompile.emit import emit as run_emit
+    from mncompile.pipeline import emit as run_emit
 
     result = run_emit(model, target, out, golden=golden, dataset=dataset, force=force, budget=budget,
                       ram=ram, flash=flash, backend=backend, reporter=render.RichReporter())
@@ -435,7 +427,7 @@ def build(
     """
     from mncompile.cli import render
     from mncompile.model.train import TrainConfig
-    from mncompile.pipeline import BuildOptions
+    from mncompile.options import BuildOptions
     from mncompile.pipeline import build as run_build
 
     options = BuildOptions(arch=arch, alpha=alpha, resolution=_resolution(resolution, rho, 96),

@@ -255,9 +255,17 @@ def build_summary(result) -> str:
     if result.emitted is not None:
         parts.append(f"project {result.emitted.out}")
     done = "stages done: " + ", ".join(result.completed)
-    if result.pending:
-        done += "; not implemented in this release: " + ", ".join(result.pending)
     return "summary: " + "; ".join(parts) + "\n" + done
+
+
+def printable(text: str) -> str:
+    """A label or name from the user's files as the firmware prints it: every character outside
+    printable ASCII as \\xNN (each byte of its UTF-8 form) and a backslash as \\\\, so it
+    cannot break a table row or a line."""
+    out = []
+    for b in text.encode("utf-8", errors="surrogatepass"):
+        out.append("\\\\" if b == 0x5C else chr(b) if 0x20 <= b <= 0x7E else f"\\x{b:02x}")
+    return "".join(out)
 
 
 def run_renderables(result) -> list:
@@ -280,7 +288,7 @@ def run_renderables(result) -> list:
         table.add_column(name, justify="right" if name in ("vector", unit, "instructions") else "left")
     for v in result.vectors:
         style = "green" if v.status == "PASS" else "red"
-        cls = "" if v.predicted is None else f"{v.predicted}" + (f" ({v.label})" if v.label else "")
+        cls = "" if v.predicted is None else f"{v.predicted}" + (f" ({printable(v.label)})" if v.label else "")
         table.add_row(str(v.index), f"[{style}]{v.status}[/]", escape(cls), "" if v.ticks is None else f"{v.ticks:,}",
                       "" if v.instructions is None else f"{v.instructions:,}", escape(v.detail))
     lines.append(table)

@@ -59,3 +59,27 @@ def tool_versions() -> dict:
 
 def manifest_text(document: dict) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def project_manifest(inputs, firmware: bytes, files: dict[str, bytes], *, classes: tuple[str, ...],
+                     options: dict, sections: dict, firmware_file: str | None = None, versions: dict | None = None,
+                     golden: dict | None = None) -> tuple[tuple[tuple[str, str], ...], dict]:
+    """The manifest of a project (every backend): the model and the firmware's copy of it, the
+    options, the target, tool versions, the backend's `sections` (plan, arena, aot, npu), the
+    budget, the golden vectors and the sha256 of every file. Returns (file digests, document)."""
+    model = inputs.model
+    digests = tuple((rel, sha256(files[rel])) for rel in sorted(files))
+    document = {
+        "format": MANIFEST_FORMAT,
+        "model": {"file": model.name, "sha256": model.sha256, "bytes": model.size,
+                  **({"firmware_file": firmware_file} if firmware_file else {}),
+                  "firmware_sha256": sha256(firmware), "firmware_bytes": len(firmware), "classes": list(classes)},
+        "options": {"target": inputs.target.name, "board": inputs.board.name, **inputs.options, **options},
+        "target": inputs.target.to_json(),
+        "versions": versions or tool_versions(),
+        **sections,
+        "memory": inputs.memory.to_json(),
+        "golden": {**inputs.golden.to_json(), **(golden or {})},
+        "files": dict(digests),
+    }
+    return digests, document

@@ -1,19 +1,14 @@
-"""Render a project tree from Jinja templates and write it atomically.
+"""Render a project tree from Jinja templates, in memory.
 
 A template tree holds ``*.j2`` files, rendered with the context and written
 without the suffix, and plain files copied as they are. The whole project is
-first built in memory as ``{relative path: bytes}``, then written to a
-temporary folder next to the destination and renamed into place, so an
-interrupted run leaves either the old tree or the new one, never half of one.
+built in memory as ``{relative path: bytes}``; `mncompile.files.write_tree`
+then writes it atomically.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
-
-from mncompile.errors import InvalidOptionError, OutputExistsError
 
 TEMPLATE_SUFFIX = ".j2"
 
@@ -51,45 +46,3 @@ def board_support_files(board: str) -> dict[str, bytes]:
 
     return {**copy_tree(firmware_dir() / "common", "firmware/common/"),
             **copy_tree(firmware_dir() / "boards" / board, f"firmware/boards/{board}/")}
-
-
-def check_destination(out: Path, force: bool, marker: str) -> Path:
-    """Refuse an existing `out` without `force`; with `force`, replace only a folder that an
-    earlier run wrote (it holds `marker`) or an empty one, never some other folder."""
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise InvalidOptionError(f"{out} exists and is not a folder", hint="choose another -o path")
-        if not force:
-            raise OutputExistsError(f"{out} exists", hint="pass --force to replace it")
-        if any(out.iterdir()) and not (out / marker).is_file():
-            raise InvalidOptionError(f"{out} is not empty and has no {marker}: it was not written by "
-                                     "mncompile, and --force will not delete it",
-                                     hint="choose a new or empty folder for -o")
-    elif not out.parent.is_dir():
-        raise InvalidOptionError(f"folder {out.parent} does not exist",
-                                 hint="create it first or choose another -o path")
-    return out
-
-
-def write_tree(files: dict[str, bytes], out: Path) -> None:
-    """Write `files` under `out` atomically: build in a sibling temporary folder, then swap."""
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        for rel in sorted(files):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(files[rel])
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out.exists():
-            os.replace(old, out)  # put the previous tree back
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)

@@ -7,10 +7,15 @@ execution order, and the graph's inputs and outputs. Stages never mutate it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 ITEMSIZE = {"FLOAT32": 4, "FLOAT16": 2, "INT32": 4, "UINT8": 1, "INT64": 8, "INT16": 2,
             "INT8": 1, "BOOL": 1, "UINT32": 4, "UINT16": 2, "INT4": 1, "FLOAT64": 8}
+# numpy dtypes of constant data as the flatbuffer stores it (little-endian)
+NUMPY_DTYPES = {"FLOAT32": "<f4", "FLOAT16": "<f2", "FLOAT64": "<f8", "INT32": "<i4", "INT64": "<i8",
+                "INT16": "<i2", "INT8": "<i1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "BOOL": "<u1"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Tensor:
     quant: Quant | None
     buffer: int
     is_constant: bool  # backed by data in the flatbuffer (weights, biases, shape operands)
+    data: bytes | None = field(default=None, repr=False, compare=False)  # a constant's bytes, as stored
 
     @property
     def nbytes(self) -> int:
@@ -61,6 +67,7 @@ class Op:
     inputs: tuple[int, ...]  # tensor indices; -1 marks an omitted optional input
     outputs: tuple[int, ...]
     options: tuple[tuple[str, object], ...]  # builtin options, sorted by name
+    options_type: str = "NONE"  # the BuiltinOptions union member the options are stored as
 
     def option(self, name: str, default: object = None) -> object:
         return dict(self.options).get(name, default)
@@ -72,6 +79,21 @@ class Graph:
     ops: tuple[Op, ...]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+
+    def constant(self, tensor: int) -> np.ndarray:
+        """The data of a constant tensor, shaped and in native byte order. INT4 data stays packed
+        (two values a byte): its array is the raw bytes."""
+        t = self.tensors[tensor]
+        if t.data is None:
+            raise ValueError(f"tensor {tensor} ({t.name}) is not a constant")
+        if t.dtype == "INT4" or t.dtype not in NUMPY_DTYPES:
+            return np.frombuffer(t.data, dtype=np.uint8)
+        a = np.frombuffer(t.data, dtype=NUMPY_DTYPES[t.dtype])
+        return a.reshape(t.shape).astype(a.dtype.newbyteorder("="))
+
+    def producers(self) -> dict[int, Op]:
+        """Tensor index -> the op that writes it."""
+        return {i: op for op in self.ops for i in op.outputs}
 
     def activation_inputs(self, op: Op) -> tuple[int, ...]:
         """Inputs of `op` computed at run time (not weights, biases or shape constants)."""

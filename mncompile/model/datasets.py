@@ -218,6 +218,11 @@ def _folder_files(root: Path) -> list[tuple[str, list[Path]]]:
         files = sorted(p for p in sub.iterdir()
                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                        and not p.name.startswith("."))
+        try:
+            sub.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DatasetError(f"class folder {sub.name!r} in {root} has a name that is not UTF-8 text",
+                               hint="rename the folder: its name becomes the class label") from None
         classes.append((sub.name, files))
     if not any(files for _, files in classes):
         raise DatasetError(

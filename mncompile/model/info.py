@@ -8,11 +8,11 @@ sidecar of ``model.keras`` is ``model.keras.json``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mncompile.errors import ModelError
+from mncompile.files import write_text_atomic
 from mncompile.model.datasets import Preprocessing
 
 SIDECAR_FORMAT = "mncompile-model/1"
@@ -44,43 +44,32 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, data: dict) -> ModelInfo:
+        """Raises ValueError, KeyError or TypeError when `data` is not a sidecar document."""
+        if not isinstance(data, dict):
+            raise TypeError(f"the document is a JSON {type(data).__name__}, not an object")
+        classes = data["classes"]
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise TypeError("'classes' is not a list of strings")
+        for k, name in enumerate(classes):
+            check_label(name, f"class {k}")
         return cls(arch=data.get("arch"), alpha=data.get("alpha"),
                    resolution=int(data["resolution"]), channels=int(data["channels"]),
-                   class_names=tuple(str(c) for c in data["classes"]),
+                   class_names=tuple(classes),
                    preprocessing=(Preprocessing.from_json(data["preprocessing"])
                                   if data.get("preprocessing") is not None else None),
                    dataset=dict(data.get("dataset") or {}), metrics=dict(data.get("metrics") or {}),
                    quantization=dict(data.get("quantization") or {}))
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary name and rename: readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def check_label(name: str, what: str = "label") -> str:
+    """A class label must be text that UTF-8 can write (no lone surrogates, such as a JSON
+    "\\ud800" or a file name that is not UTF-8). ValueError otherwise."""
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def check_new_output(path: Path, suffix: str, force: bool, example: str) -> Path:
-    """Refuse an output path with the wrong suffix, an existing file without `force`, or a
-    missing folder, before any work starts."""
-    from mncompile.errors import InvalidOptionError, OutputExistsError
-
-    path = Path(path)
-    if path.suffix != suffix:
-        raise InvalidOptionError(f"output {path} must end in {suffix}", hint=f"e.g. -o {example}")
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path} exists", hint="pass --force to replace it")
-    if not path.parent.exists():
-        raise InvalidOptionError(f"folder {path.parent} does not exist",
-                                 hint="create it first or choose another -o path")
-    return path
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} {name!r} is not valid Unicode text (character {exc.start} is a lone "
+                         "surrogate)") from None
+    return name
 
 
 def write_info(model_path: Path, info: ModelInfo) -> Path:
@@ -96,6 +85,9 @@ def read_info(model_path: Path) -> ModelInfo | None:
         return None
     try:
         return ModelInfo.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+    except OSError as exc:
+        raise ModelError(f"cannot read sidecar {path}: {exc.strerror}",
+                         hint=f"make {path.name} readable or delete it") from None
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise ModelError(f"sidecar {path} is not a valid mncompile model description: {exc}",
                          hint=f"delete {path.name} or restore it from the run that wrote it") from None

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mncompile.errors import ModelError
+from mncompile.files import check_input_file
+from mncompile.graph.verified import VerifiedModel, read_model
 from mncompile.model.info import ModelInfo, read_info
 
 SUPPORTED = ".keras, .h5, a SavedModel folder, or .tflite"
@@ -33,6 +35,7 @@ class LoadedModel:
     input_shape: tuple[int, int, int]  # H, W, C
     num_classes: int
     info: ModelInfo | None
+    verified: VerifiedModel | None = None  # a .tflite: the verified model (`mncompile.graph.verified`)
 
     def to_json(self) -> dict:
         return {"path": str(self.path), "format": self.format,
@@ -47,9 +50,7 @@ def _fail(path: Path, what: str, exc: BaseException) -> ModelError:
 
 
 def load_model(path: str | Path) -> LoadedModel:
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"model {path} does not exist", hint=f"pass {SUPPORTED}")
+    path = check_input_file(path, "model", folder_ok=True, hint=f"pass {SUPPORTED}")
     info = read_info(path)
     if path.is_dir():
         if not (path / "saved_model.pb").exists():
@@ -142,24 +143,35 @@ def _load_savedmodel(path: Path, info: ModelInfo | None) -> LoadedModel:
 
 
 def _load_tflite(path: Path, info: ModelInfo | None) -> LoadedModel:
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    data = path.read_bytes()
-    try:
-        if len(data) < 8 or data[4:8] != b"TFL3":
-            raise ValueError("missing the TFL3 file identifier")
-        model = schema.ModelT.InitFromPackedBuf(data, 0)
-        graph = model.subgraphs[0]
-        tin = graph.tensors[graph.inputs[0]]
-        tout = graph.tensors[graph.outputs[0]]
-    except Exception as exc:  # flatbuffers raises IndexError/struct.error on truncation
-        raise _fail(path, "a .tflite flatbuffer", exc) from None
-    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    dtype = names.get(tin.type, str(tin.type))
-    shape, out = tuple(int(d) for d in tin.shape), tuple(int(d) for d in tout.shape)
+    verified = read_model(path)
+    graph = verified.graph
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    shape, out = tin.shape, tout.shape
     if len(shape) != 4 or len(out) != 2:
         raise ModelError(f"{path} is not an image classifier: input {shape}, output {out}")
-    fmt = "tflite-int8" if dtype == "INT8" else "tflite-float" if dtype == "FLOAT32" else None
+    fmt = "tflite-int8" if tin.dtype == "INT8" else "tflite-float" if tin.dtype == "FLOAT32" else None
     if fmt is None:
-        raise ModelError(f"{path} has a {dtype} input; mncompile handles float32 and int8 models")
-    return LoadedModel(path, fmt, None, shape[1:], out[-1], info)
+        raise ModelError(f"{path} has a {tin.dtype} input; mncompile handles float32 and int8 models")
+    return LoadedModel(path, fmt, None, shape[1:], out[-1], info, verified)
+
+
+def model_dataset(loaded: LoadedModel, dataset: str | None):
+    """The dataset a model was trained on (its sidecar), or `dataset` when given,
+    at the model's input size and channels, split as in training."""
+    return dataset_for(loaded.info, loaded.input_shape, dataset, str(loaded.path))
+
+
+def dataset_for(info: ModelInfo | None, input_shape: tuple[int, int, int], dataset: str | None, source: str):
+    """`dataset`, else the one `info` (a sidecar) names, at `input_shape` (H, W, C), split as in
+    training; InvalidOptionError when neither names one."""
+    from mncompile.errors import InvalidOptionError
+    from mncompile.model.datasets import load_dataset
+
+    name = dataset or (info.dataset.get("name") if info else None)
+    if name is None:
+        raise InvalidOptionError(f"{source} has no sidecar naming its dataset",
+                                 hint="pass --dataset (digits, shapes or an image folder)")
+    seed = int(info.dataset.get("seed", 0)) if info and not dataset else 0
+    val_fraction = float(info.dataset.get("val_fraction", 0.2)) if info and not dataset else 0.2
+    h, _, c = input_shape
+    return load_dataset(name, h, c, seed=seed, val_fraction=val_fraction)

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from mncompile.errors import InvalidOptionError, ModelError
+from mncompile.files import check_new_output
 from mncompile.model.builder import DEFAULT_BN_MOMENTUM, build_keras
 from mncompile.model.datasets import Dataset
-from mncompile.model.info import ModelInfo, check_new_output, sidecar_path, write_info
+from mncompile.model.info import ModelInfo, sidecar_path, write_info
 from mncompile.model.spec import MobileNetSpec
 from mncompile.progress import NullReporter, Reporter
 from mncompile.tfenv import keras_module

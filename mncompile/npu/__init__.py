@@ -29,6 +29,7 @@ TFLM's own overhead.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mncompile.errors import InvalidOptionError, NpuCompilerError
+from mncompile.graph.verified import VerifiedModel, verify_model
 from mncompile.progress import NullReporter, Reporter
 from mncompile.targets import Target
 
@@ -126,6 +128,9 @@ class NpuResult:
     input_ops: int  # operators of the input model
     cpu_ops: tuple[CpuOp, ...]  # the input model's operators that stay on the CPU
     ethosu_ops: int  # ethos-u custom operators in the optimized model
+    optimized: VerifiedModel | None = None  # Vela's model, verified: what the firmware carries
+    summary_data: bytes = b""  # Vela's summary CSV, as Vela wrote it
+    log_text: str = ""  # Vela's console report
 
     @property
     def all_on_npu(self) -> bool:
@@ -217,11 +222,10 @@ def parse_vela_report(text: str) -> tuple[dict[str, str], int, int]:
     return reasons, counts["NPU"], counts["CPU"]
 
 
-def read_summary_csv(path: Path) -> dict[str, str]:
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+def read_summary_csv(text: str, name: str = "summary") -> dict[str, str]:
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     if len(rows) != 1:
-        raise NpuCompilerError(f"Vela's summary {path} has {len(rows)} rows, expected one")
+        raise NpuCompilerError(f"Vela's summary {name} has {len(rows)} rows, expected one")
     return rows[0]
 
 
@@ -233,56 +237,57 @@ def kib_to_bytes(kib: str) -> int:
     return int(value)
 
 
-def compile_for_npu(model: str | Path, target: Target, out: str | Path, options: VelaOptions = VelaOptions(),
+def compile_for_npu(model: VerifiedModel, target: Target, out: str | Path, options: VelaOptions = VelaOptions(),
                     reporter: Reporter = NullReporter(), timeout: float = VELA_TIMEOUT_S) -> NpuResult:
-    """Run Vela on the int8 `model` for `target` into the folder `out` (replaced as a whole:
-    Vela writes to a temporary folder beside it, renamed when Vela succeeded)."""
-    from mncompile.graph.reader import read_graph
-
-    model, out = Path(model), Path(out)
+    """Run Vela on the verified int8 `model` for `target` into the folder `out` (replaced as a
+    whole: Vela writes to a temporary folder beside it, renamed when Vela succeeded). Vela reads
+    the verified bytes from a file of their own, and its output is verified in turn."""
+    out = Path(out)
     options = options.resolved(target)
     version = vela_version()
-    if not model.is_file():
-        raise InvalidOptionError(f"model {model} does not exist")
-    graph = read_graph(model)  # a clear ModelError for a file that is not a .tflite
     reporter.stage("npu", f"Vela {version}: {model.name} for {target.npu.vela_accelerator_config}, "
                           f"{options.system_config}, {options.memory_mode}, optimise {options.optimise}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    # absolute: Vela runs in the temporary folder, where a relative --output-dir would nest
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent)).resolve()
     try:
-        command = vela_command(model.resolve(), target, options, tmp)
-        try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
-                                  env={**os.environ, "PYTHONHASHSEED": "0"})
-        except subprocess.TimeoutExpired:
-            raise NpuCompilerError(f"Vela did not finish in {timeout:g} s on {model}",
-                                   hint="try --vela-optimise Size, or report the model") from None
+        with tempfile.TemporaryDirectory(prefix="mncompile-vela-in-") as source:
+            command = vela_command(model.write_to(Path(source)), target, options, tmp)
+            try:
+                proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
+                                      env={**os.environ, "PYTHONHASHSEED": "0"})
+            except subprocess.TimeoutExpired:
+                raise NpuCompilerError(f"Vela did not finish in {timeout:g} s on {model.source}",
+                                       hint="try --vela-optimise Size, or report the model") from None
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-12:])
-            raise NpuCompilerError(f"Vela failed on {model} (exit {proc.returncode}):\n{tail}",
+            raise NpuCompilerError(f"Vela failed on {model.source} (exit {proc.returncode}):\n{tail}",
                                    hint="Vela needs an int8 (or int16) .tflite; `mncompile quantize` makes one")
         report = proc.stdout + proc.stderr
-        (tmp / "vela.log").write_text(report)
+        (tmp / "vela.log").write_bytes(report.encode("utf-8"))
+        result = _result(model, target, options, version, tmp, out, report)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _result(model, graph, target, options, version, out, report)
+    return result
 
 
-def _result(model: Path, graph, target: Target, options: VelaOptions, version: str, out: Path,
+def _result(model: VerifiedModel, target: Target, options: VelaOptions, version: str, folder: Path, out: Path,
             report: str) -> NpuResult:
-    from mncompile.graph.reader import read_graph
-
-    optimized = out / f"{model.stem}_vela.tflite"
-    summary = out / f"{model.stem}_summary_{options.system_config}.csv"
-    for path in (optimized, summary):
-        if not path.is_file():
-            raise NpuCompilerError(f"Vela did not write {path.name} (see {out / 'vela.log'})")
-    row = read_summary_csv(summary)
+    """What Vela wrote to `folder` (which becomes `out`) and said in `report`."""
+    graph = model.graph
+    names = (f"{model.stem}_vela.tflite", f"{model.stem}_summary_{options.system_config}.csv")
+    for name in names:
+        if not (folder / name).is_file():
+            raise NpuCompilerError(f"Vela did not write {name} (its report: {out / 'vela.log'})")
+    optimized = verify_model((folder / names[0]).read_bytes(), names[0], out / names[0],
+                             source=f"Vela's output {names[0]}")
+    summary_data = (folder / names[1]).read_bytes()
+    row = read_summary_csv(summary_data.decode("utf-8", errors="replace"), names[1])
     reasons, vela_npu, vela_cpu = parse_vela_report(report)
-    vela_graph = read_graph(optimized)
+    vela_graph = optimized.graph
     producer = {graph.tensors[o].name: op for op in graph.ops for o in op.outputs}
     cpu_ops = []
     for op in vela_graph.ops:
@@ -291,18 +296,24 @@ def _result(model: Path, graph, target: Target, options: VelaOptions, version: s
         name = vela_graph.tensors[op.outputs[0]].name if op.outputs else ""
         original = producer.get(name)
         cpu_ops.append(CpuOp(original.index if original is not None else None, op.kind, name, reasons.get(name, "")))
-    return NpuResult(
-        target=target.name, npu=target.npu.name, accelerator_config=target.npu.vela_accelerator_config,
-        options=options, vela_version=version, model=optimized, summary_csv=summary,
-        model_bytes=optimized.stat().st_size, clock_hz=int(float(row["core_clock"])),
-        sram_bytes=kib_to_bytes(row["sram_memory_used"]),
-        off_chip_flash_bytes=kib_to_bytes(row["off_chip_flash_memory_used"]),
-        on_chip_flash_bytes=kib_to_bytes(row["on_chip_flash_memory_used"]),
-        dram_bytes=kib_to_bytes(row["dram_memory_used"]),
-        cycles_npu=int(float(row["cycles_npu"])), cycles_total=int(float(row["cycles_total"])),
-        inference_time_s=float(row["inference_time"]), inferences_per_second=_finite(row["inferences_per_second"]),
-        macs=int(float(row["nn_macs"])), vela_npu_ops=vela_npu, vela_cpu_ops=vela_cpu, input_ops=len(graph.ops),
-        cpu_ops=tuple(cpu_ops), ethosu_ops=sum(1 for op in vela_graph.ops if op.kind == ETHOSU_OP))
+    try:
+        return NpuResult(
+            target=target.name, npu=target.npu.name, accelerator_config=target.npu.vela_accelerator_config,
+            options=options, vela_version=version, model=out / names[0], summary_csv=out / names[1],
+            model_bytes=optimized.size, clock_hz=int(float(row["core_clock"])),
+            sram_bytes=kib_to_bytes(row["sram_memory_used"]),
+            off_chip_flash_bytes=kib_to_bytes(row["off_chip_flash_memory_used"]),
+            on_chip_flash_bytes=kib_to_bytes(row["on_chip_flash_memory_used"]),
+            dram_bytes=kib_to_bytes(row["dram_memory_used"]),
+            cycles_npu=int(float(row["cycles_npu"])), cycles_total=int(float(row["cycles_total"])),
+            inference_time_s=float(row["inference_time"]),
+            inferences_per_second=_finite(row["inferences_per_second"]),
+            macs=int(float(row["nn_macs"])), vela_npu_ops=vela_npu, vela_cpu_ops=vela_cpu, input_ops=len(graph.ops),
+            cpu_ops=tuple(cpu_ops), ethosu_ops=sum(1 for op in vela_graph.ops if op.kind == ETHOSU_OP),
+            optimized=optimized, summary_data=summary_data, log_text=report)
+    except (KeyError, ValueError) as exc:
+        raise NpuCompilerError(f"Vela's summary {names[1]} lacks or garbles {exc}",
+                               hint="check the Vela version (mncompile reads ethos-u-vela 5.2)") from None
 
 
 def _finite(text: str) -> float | None:
@@ -328,14 +339,13 @@ def tflm_arena(result: NpuResult, pointer_size: int = 4):
     from the start (its lifetime starts at -1). The tail is TFLM's persistent part as
     `mncompile.plan.arena.predict_arena` replays it, with the ethos-u kernel's OpData (three ints).
     Raises `ModelError` for a CPU operator the predictor does not model."""
-    from mncompile.graph.reader import read_graph
     from mncompile.plan.arena import kernel_scratch_requests, predict_arena
     from mncompile.plan.lifetimes import Buffer, align_up
     from mncompile.plan.offline import read_offline_plan
     from mncompile.plan.planners import MemoryPlan, head_with_scratch
 
-    graph = read_graph(result.model)
-    offsets = read_offline_plan(result.model.read_bytes())
+    graph = result.optimized.graph
+    offsets = read_offline_plan(result.optimized)
     consumed = {i for op in graph.ops for i in op.inputs if i >= 0}
     produced = {i for op in graph.ops for i in op.outputs} | set(graph.inputs)
     end = len(graph.ops)
@@ -369,3 +379,17 @@ def tflm_arena(result: NpuResult, pointer_size: int = 4):
     scratch = [(r.op_index, r.bytes) for r in kernel_scratch_requests(graph)]
     head = head_with_scratch(buffers, plan, scratch)
     return predict_arena(graph, head, pointer_size=pointer_size)
+
+
+def fast_memory_bytes(result: NpuResult) -> int:
+    """The NPU fast memory the driver needs: in Vela's Dedicated_Sram modes every ethos-u operator's
+    fourth input is the scratch_fast tensor (the SRAM cache; Ethos-U core driver:
+    FAST_MEMORY_BASE_ADDR_INDEX 2 of the base addresses, after the read-only data and the scratch
+    area), whose arena address the driver replaces with its fast memory, refusing one smaller than
+    the tensor. In the other modes scratch and scratch_fast are one tensor: no fast memory."""
+    if not result.options.memory_mode.startswith("Dedicated_Sram"):
+        return 0
+    graph = result.optimized.graph
+    sizes = [graph.tensors[op.inputs[3]].nbytes for op in graph.ops
+             if op.kind == ETHOSU_OP and len(op.inputs) > 3 and op.inputs[3] >= 0 and op.inputs[3] != op.inputs[2]]
+    return (max(sizes, default=0) + 15) // 16 * 16

@@ -1,8 +1,10 @@
 """The plan stage: tensor lifetimes, memory planners, arena prediction, offline plans.
 
-`plan_model` reads an int8 .tflite, computes lifetimes and the lower bound,
+`plan_model` takes the verified int8 model, computes lifetimes and the lower bound,
 plans with TFLM's greedy algorithm (the baseline) and with ours, checks both
-plans with the one invariant checker, and returns a frozen `PlanResult`.
+plans with the one invariant checker, embeds ours in the model (the planned model the TFLM
+firmware carries, verified again) and returns a frozen `PlanResult`. `firmware_arena` is the
+arena a TFLM project reserves: the 32-bit prediction plus `ARENA_MARGIN_BYTES`.
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mncompile.graph.ir import Graph
-from mncompile.graph.reader import read_graph
-from mncompile.plan.arena import ArenaPrediction, predict_arena
+from mncompile.graph.verified import VerifiedModel, verify_model
+from mncompile.plan.arena import KERNELS, ArenaPrediction, predict_arena
 from mncompile.plan.lifetimes import Buffer, lifetimes, lower_bound
 from mncompile.plan.planners import PLANNERS, MemoryPlan
 from mncompile.plan.verify import check_plan
 
+# Added to the predicted arena of a TFLM project: room for a TFLM other than the commit the
+# prediction models (its persistent structs can grow by a few words per op). On that commit,
+# arena_used_bytes() equals the prediction exactly, which the firmware prints.
+ARENA_MARGIN_BYTES = 1024
+
 
 @dataclass(frozen=True)
 class PlanResult:
-    model: Path
+    model: VerifiedModel
     graph: Graph
     buffers: tuple[Buffer, ...]
     lower_bound: int
@@ -34,6 +41,8 @@ class PlanResult:
     # interpreter on x86-64; "device": a 32-bit Cortex-M build. "greedy": TFLM's own plan;
     # "mncompile": with our plan embedded as OfflineMemoryAllocation.
     arena: tuple[tuple[str, ArenaPrediction], ...]
+    planned_model: VerifiedModel  # the model with our plan embedded, verified
+
 
     def arena_total(self, key: str) -> int:
         return dict(self.arena)[key].total
@@ -51,7 +60,7 @@ class PlanResult:
         return rows
 
     def to_json(self) -> dict:
-        return {"model": str(self.model), "model_bytes": self.model_bytes,
+        return {"model": self.model.source, "model_bytes": self.model_bytes,
                 "constant_bytes": self.constant_bytes, "io_bytes": self.io_bytes,
                 "lower_bound_bytes": self.lower_bound,
                 "tflm_greedy_bytes": self.greedy.arena_bytes, "mncompile_bytes": self.ours.arena_bytes,
@@ -62,24 +71,24 @@ class PlanResult:
                 "buffers": self.buffer_rows()}
 
 
-def plan_model(path: str | Path) -> PlanResult:
-    path = Path(path)
-    graph = read_graph(path)
+def plan_model(model: VerifiedModel) -> PlanResult:
+    from mncompile.plan.offline import embed_plan
+
+    graph = model.graph
     buffers = lifetimes(graph)
     greedy = PLANNERS["tflm-greedy"](buffers)
     ours = PLANNERS["mncompile"](buffers)
     for plan in (greedy, ours):
         check_plan(buffers, plan)
-    from mncompile.plan.offline import embed_plan
-
     constants = sum(t.nbytes for t in graph.tensors if t.is_constant)
     io = sum(graph.tensors[i].nbytes for i in graph.inputs + graph.outputs)
-    planned_model = len(embed_plan(path.read_bytes(), buffers, ours))
+    planned = verify_model(embed_plan(model, buffers, ours), f"{model.stem}_planned.tflite",
+                           source=f"{model.source} with its plan embedded")
     arena = tuple((f"{where}-{name}", predict_arena(graph, plan.arena_bytes, pointer_size=size))
                   for where, size in (("host", 8), ("device", 4))
                   for name, plan in (("tflm-greedy", greedy), ("mncompile", ours)))
-    return PlanResult(path, graph, buffers, lower_bound(buffers), greedy, ours, path.stat().st_size,
-                      constants, io, planned_model, arena)
+    return PlanResult(model, graph, buffers, lower_bound(buffers), greedy, ours, model.size,
+                      constants, io, planned.size, arena, planned)
 
 
 @dataclass(frozen=True)
@@ -95,12 +104,11 @@ def write_plan_files(result: PlanResult, out: Path, extra: dict | None = None) -
     import json
     import os
 
-    from mncompile.model.info import write_bytes_atomic, write_text_atomic
-    from mncompile.plan.offline import embed_plan
+    from mncompile.files import write_bytes_atomic, write_text_atomic
     from mncompile.plan.timeline import draw_timeline
 
     out.mkdir(parents=True, exist_ok=True)
-    files = PlanFiles(out / "plan.json", out / "memory.png", out / f"{result.model.stem}_planned.tflite")
+    files = PlanFiles(out / "plan.json", out / "memory.png", out / result.planned_model.name)
     tmp_png = out / f".memory.tmp-{os.getpid()}.png"  # matplotlib writes to a path
     try:
         draw_timeline(result.buffers, [result.greedy, result.ours], result.lower_bound, tmp_png,
@@ -108,7 +116,7 @@ def write_plan_files(result: PlanResult, out: Path, extra: dict | None = None) -
         os.replace(tmp_png, files.picture)
     finally:
         tmp_png.unlink(missing_ok=True)
-    write_bytes_atomic(files.planned_model, embed_plan(result.model.read_bytes(), result.buffers, result.ours))
+    write_bytes_atomic(files.planned_model, result.planned_model.data)
     document = {**result.to_json(), **(extra or {}),
                 "files": {"picture": files.picture.name, "planned_model": files.planned_model.name}}
     write_text_atomic(files.json, json.dumps(document, indent=2, sort_keys=True) + "\n")
@@ -125,3 +133,23 @@ def device_arena(result: PlanResult, kernels: str = "reference") -> ArenaPredict
     scratch = [(r.op_index, r.bytes) for r in kernel_scratch_requests(result.graph, kernels)]
     head = head_with_scratch(result.buffers, result.ours, scratch)
     return predict_arena(result.graph, head, pointer_size=4, kernels=kernels)
+
+
+def _align16(n: int) -> int:
+    return (n + 15) // 16 * 16
+
+
+@dataclass(frozen=True)
+class FirmwareArena:
+    """The arena of a TFLM project, by kernel set: predicted ``arena_used_bytes()``, and what the
+    project reserves (prediction + `ARENA_MARGIN_BYTES`, 16-aligned)."""
+
+    predicted: dict  # kernels -> bytes
+    reserved: dict
+    predictions: dict  # kernels -> ArenaPrediction
+
+
+def firmware_arena(result: PlanResult) -> FirmwareArena:
+    predictions = {k: device_arena(result, k) for k in KERNELS}
+    predicted = {k: p.total for k, p in predictions.items()}
+    return FirmwareArena(predicted, {k: _align16(v + ARENA_MARGIN_BYTES) for k, v in predicted.items()}, predictions)

@@ -147,13 +147,10 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-from mncompile.errors import EmulatorError, InvalidOptionError, ModelError
+from mncompile.errors import InvalidOptionError, ModelError
 from mncompile.graph.ir import Graph, Op
 
 ARENA_ALIGNMENT = 16  # MicroArenaBufferAlignment(), micro_arena_constants.h
@@ -698,66 +695,3 @@ def predict_arena(graph: Graph, planned_bytes: int, pointer_size: int = 8, kerne
     return ArenaPrediction(planned=planned_bytes, **terms, alignment_padding=padding, persistent=used,
                            total=planned_bytes + used, pointer_size=pointer_size, kernels=kernels,
                            runtime=rt.describe(), scratch_requests=requests, allocations=tuple(ledger))
-
-
-# ------------------------------------------------------------------------------------------
-# Measuring the host interpreter
-
-DEFAULT_HOST_ARENA = 64 * 1024 * 1024  # a multiple of 16; the memory is only touched where used
-
-_MEASURE = r"""
-import sys
-import numpy as np
-from tflite_micro.python.tflite_micro import runtime
-path, arena, inputs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-interpreter = runtime.Interpreter.from_file(path, arena_size=arena)
-for i in range(inputs):
-    d = interpreter.get_input_details(i)
-    interpreter.set_input(np.zeros(d["shape"], dtype=d["dtype"]), i)
-interpreter.invoke()
-sys.stdout.flush()
-interpreter.print_allocations()
-"""
-
-_TOTAL_LINE = re.compile(r"\[RecordingMicroAllocator\] Arena allocation (total|head|tail) (\d+) bytes")
-_CATEGORY_LINE = re.compile(r"\[RecordingMicroAllocator\] '([^']+)' used (\d+) bytes with alignment overhead "
-                            r"\(requested (\d+) bytes for (\d+) ")
-
-
-def parse_allocations(text: str) -> dict:
-    """The RecordingMicroAllocator's report (`PrintAllocations`) as numbers."""
-    result: dict = {"categories": {}}
-    for kind, value in _TOTAL_LINE.findall(text):
-        result[kind] = int(value)
-    for name, used, requested, count in _CATEGORY_LINE.findall(text):
-        result["categories"][name] = {"used": int(used), "requested": int(requested), "count": int(count)}
-    return result
-
-
-def measure_host_arena(model_path: str | Path, arena_size: int = DEFAULT_HOST_ARENA, timeout: float = 300) -> dict:
-    """Run the tflite-micro host interpreter on `model_path` in a subprocess (one zero input,
-    one invoke) and return its RecordingMicroAllocator report:
-    ``{"model", "arena_size", "total", "head", "tail", "categories": {name: {"used",
-    "requested", "count"}}}``. Raises EmulatorError if the interpreter fails or dies."""
-    from mncompile.graph.reader import read_graph
-
-    path = Path(model_path)
-    if arena_size % ARENA_ALIGNMENT:
-        raise InvalidOptionError(f"arena size {arena_size} is not a multiple of {ARENA_ALIGNMENT}",
-                                 hint="the prediction assumes a 16-byte aligned arena end")
-    inputs = len(read_graph(path).inputs)
-    try:
-        proc = subprocess.run([sys.executable, "-c", _MEASURE, str(path), str(arena_size), str(inputs)],
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise EmulatorError(f"the TFLM host interpreter did not finish {path.name} in {timeout:g} s") from None
-    if proc.returncode != 0:
-        how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
-               else f"exited with code {proc.returncode}")
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        raise EmulatorError(f"the TFLM host interpreter {how} on {path.name}: {tail}",
-                            hint="check the model runs on TFLM (int8 ops TFLM has) and the arena is large enough")
-    report = parse_allocations(proc.stderr + "\n" + proc.stdout)
-    if not {"total", "head", "tail"} <= report.keys():
-        raise EmulatorError(f"the TFLM host interpreter printed no allocation report for {path.name}")
-    return {"model": str(path), "arena_size": arena_size, **report}

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mncompile.graph.reader import parse_model, schema
+from mncompile.graph.reader import schema
+from mncompile.graph.verified import VerifiedModel
 from mncompile.plan.lifetimes import Buffer
 from mncompile.plan.planners import MemoryPlan
 
@@ -50,12 +51,12 @@ def aligned_buffer_class():
     return AlignedBufferT
 
 
-def embed_plan(model_bytes: bytes, buffers: Sequence[Buffer], plan: MemoryPlan) -> bytes:
-    """`model_bytes` with `plan` as OfflineMemoryAllocation metadata (replacing any old one)."""
+def embed_plan(verified: VerifiedModel, buffers: Sequence[Buffer], plan: MemoryPlan) -> bytes:
+    """The model's bytes with `plan` as OfflineMemoryAllocation metadata (replacing any old one)."""
     import flatbuffers
 
     s = schema()
-    model = parse_model(model_bytes)
+    model = verified.tree()
     n = len(model.subgraphs[0].tensors)
     table = np.concatenate([np.array([0, 1, n], dtype=np.int32), offline_offsets(n, buffers, plan)])
     buf = aligned_buffer_class()()
@@ -66,14 +67,15 @@ def embed_plan(model_bytes: bytes, buffers: Sequence[Buffer], plan: MemoryPlan) 
     meta.buffer = len(model.buffers) - 1
     kept = [m for m in (model.metadata or []) if m.name != METADATA_NAME]
     model.metadata = kept + [meta]
-    builder = flatbuffers.Builder(len(model_bytes) + 4 * len(table) + 1024)
+    builder = flatbuffers.Builder(verified.size + 4 * len(table) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
 
-def read_offline_plan(model_bytes: bytes) -> np.ndarray | None:
-    """The offsets stored in a model's OfflineMemoryAllocation metadata, if any."""
-    model = parse_model(model_bytes)
+def read_offline_plan(verified: VerifiedModel) -> np.ndarray | None:
+    """The offsets stored in a model's OfflineMemoryAllocation metadata, if any (verified: the
+    table has one int32 per tensor)."""
+    model = verified.tree()
     for m in model.metadata or []:
         if m.name == METADATA_NAME:
             data = np.asarray(model.buffers[m.buffer].data, dtype=np.uint8).tobytes()

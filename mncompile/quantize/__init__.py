@@ -12,16 +12,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mncompile.errors import InvalidOptionError
+from mncompile.files import check_new_output, write_bytes_atomic
 from mncompile.graph.ir import Graph
-from mncompile.graph.reader import read_graph
-from mncompile.model.datasets import Dataset, Preprocessing, load_dataset
-from mncompile.model.info import ModelInfo, check_new_output, write_bytes_atomic, write_info
-from mncompile.model.loader import LoadedModel, load_model
+from mncompile.graph.verified import VerifiedModel, verify_model
+from mncompile.model.datasets import Preprocessing, load_dataset
+from mncompile.model.info import ModelInfo, write_info
+from mncompile.model.loader import load_model, model_dataset
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize.calibrate import DEFAULT_CALIB_SAMPLES, Calibration, calibration_set
 from mncompile.quantize.checks import check_int8
 
-__all__ = ["DEFAULT_CALIB_SAMPLES", "QuantizeResult", "check_output", "quantize", "model_dataset"]
+__all__ = ["DEFAULT_CALIB_SAMPLES", "QuantizeResult", "check_output", "quantize"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class QuantizeResult:
     info: ModelInfo
     ops: tuple[tuple[str, int], ...]  # (operator, count), sorted
     size_bytes: int
+    model: VerifiedModel  # the int8 model written to `path`, verified: what later stages take
 
     def to_json(self) -> dict:
         return {"model": str(self.path), "sidecar": str(self.sidecar), "source": str(self.source),
@@ -45,20 +47,6 @@ class QuantizeResult:
 
 def check_output(out: Path, force: bool) -> Path:
     return check_new_output(out, ".tflite", force, "model_int8.tflite")
-
-
-def model_dataset(loaded: LoadedModel, dataset: str | None) -> Dataset:
-    """The dataset a model was trained on (its sidecar), or `dataset` when given,
-    at the model's input size and channels, split as in training."""
-    info = loaded.info
-    name = dataset or (info.dataset.get("name") if info else None)
-    if name is None:
-        raise InvalidOptionError(f"{loaded.path} has no sidecar naming its dataset",
-                                 hint="pass --dataset (digits, shapes or an image folder)")
-    seed = int(info.dataset.get("seed", 0)) if info and not dataset else 0
-    val_fraction = float(info.dataset.get("val_fraction", 0.2)) if info and not dataset else 0.2
-    h, _, c = loaded.input_shape
-    return load_dataset(name, h, c, seed=seed, val_fraction=val_fraction)
 
 
 def _io_quant(graph: Graph) -> dict:
@@ -89,8 +77,8 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
     calibration = None
     if loaded.format == "tflite-int8":
         reporter.stage("quantize", f"{source} is already int8: checking it for TFLM")
-        data = source.read_bytes()
-        graph = read_graph(data, str(source))
+        verified = loaded.verified
+        graph = verified.graph
         check_int8(graph, str(source))
         info = loaded.info
         if info is None:
@@ -116,8 +104,8 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
         x, calibration = calibration_set(data_set, calib_samples, preprocessing)
         reporter.stage("quantize", f"{source} -> int8, calibrating on {calibration.samples} "
                                    f"{data_set.name} training images")
-        data = to_int8_tflite(loaded, x, reporter)
-        graph = read_graph(data, "the quantized model")
+        verified = verify_model(to_int8_tflite(loaded, x, reporter), out.name, source=f"the int8 model of {source}")
+        graph = verified.graph
         check_int8(graph, f"quantized {source}")
         base = info or ModelInfo(arch=None, alpha=None, resolution=loaded.input_shape[0],
                                  channels=loaded.input_shape[2], class_names=data_set.class_names,
@@ -127,6 +115,7 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
                                        "calibration": calibration.to_json() if calibration else None,
                                        "source": str(source)})
     sidecar = write_info(out, info)  # the model's atomic replace comes last: it commits the pair
-    write_bytes_atomic(out, data)
+    write_bytes_atomic(out, verified.data)
+    written = VerifiedModel(out.name, verified.data, verified.graph, out)
     return QuantizeResult(out, sidecar, source, calibration is None, calibration, info,
-                          _op_counts(graph), len(data))
+                          _op_counts(graph), verified.size, written)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mncompile.errors import EmulatorError
+from mncompile.targets.qemu import QEMU, qemu_command
 
-QEMU = "qemu-system-arm"
+__all__ = ["QEMU", "INSTALL_HINT", "QemuResult", "qemu_command", "run_qemu"]
 INSTALL_HINT = ("install QEMU's Arm system emulator: `apt-get install qemu-system-arm` (Debian, Ubuntu), "
                 "`dnf install qemu-system-arm` (Fedora) or `brew install qemu` (macOS)")
 
@@ -32,21 +33,6 @@ class QemuResult:
     exit_code: int               # QEMU's exit code: the firmware's status; negative: killed by that signal
     output: str                  # everything QEMU printed (the firmware's console, then QEMU's own messages)
     command: tuple[str, ...]     # the command line that ran
-
-
-def qemu_command(machine: str, elf: Path | str, icount: bool = True, icount_shift: int = 0) -> list[str]:
-    """The qemu-system-arm command line that runs `elf` on `machine` (e.g. "mps2-an386").
-
-    No display, no monitor, no UART (the boards print over semihosting, which
-    goes to QEMU's stdout); semihosting on, for the console and the exit status;
-    with `icount`, deterministic virtual time (one instruction per 2^icount_shift ns).
-    """
-    command = [QEMU, "-machine", machine, "-nographic", "-monitor", "none", "-serial", "null",
-               "-semihosting-config", "enable=on,target=native"]
-    if icount:
-        command += ["-icount", f"shift={icount_shift}"]
-    command += ["-kernel", str(elf)]
-    return command
 
 
 def run_qemu(elf: Path | str, machine: str, timeout: float = 120.0, icount: bool = True,

@@ -190,14 +190,14 @@ def _sha256(path: Path) -> str:
 def model_macs(project: Project) -> int | None:
     """Total mult-adds of the model the firmware carries (OUT/model/*.tflite), as graph_costs counts them."""
     from mncompile.graph.metrics import graph_costs
-    from mncompile.graph.reader import read_graph
+    from mncompile.graph.verified import read_model
 
     files = sorted((project.path / "model").glob("*.tflite"))
     want = project.manifest.get("model", {}).get("firmware_sha256")
     chosen = next((f for f in files if _sha256(f) == want), None) or (files[0] if len(files) == 1 else None)
     if chosen is None:
         return None
-    return sum(cost.macs for cost in graph_costs(read_graph(chosen)))
+    return sum(cost.macs for cost in graph_costs(read_model(chosen).graph))
 
 
 def modified_files(project: Project) -> tuple[str, ...]:

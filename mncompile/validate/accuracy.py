@@ -9,16 +9,15 @@ runs the int8 model on LiteRT and reports how the two emulators agree.
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mncompile.errors import InvalidOptionError, ModelError
-from mncompile.graph.reader import read_graph
+from mncompile.graph.verified import VerifiedModel, verify_model
 from mncompile.model.datasets import Preprocessing
-from mncompile.model.loader import LoadedModel, load_model
+from mncompile.model.loader import LoadedModel, load_model, model_dataset
 from mncompile.progress import NullReporter, Reporter
 from mncompile.validate.emulate import Agreement, Job, agreement, run_litert, run_tflm
 from mncompile.validate.layers import LayerReport, dequantize, layer_errors, quantize_array
@@ -79,14 +78,12 @@ def _preprocessing(float_model: LoadedModel, int8_model: LoadedModel) -> Preproc
     return Preprocessing.for_input(h, c)
 
 
-def _float_tflite(loaded: LoadedModel, folder: Path) -> Path:
+def _float_tflite(loaded: LoadedModel) -> VerifiedModel:
     if loaded.format == "tflite-float":
-        return loaded.path
+        return loaded.verified
     from mncompile.quantize.convert import to_float_tflite
 
-    path = folder / "float.tflite"
-    path.write_bytes(to_float_tflite(loaded))
-    return path
+    return verify_model(to_float_tflite(loaded), "float.tflite", source=f"the float .tflite of {loaded.path}")
 
 
 def evenly_spaced(n: int, k: int) -> np.ndarray:
@@ -96,13 +93,13 @@ def evenly_spaced(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
 
 
-def evaluate(float_model: str | Path, int8_model: str | Path, dataset: str | None = None,
+def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | LoadedModel, dataset: str | None = None,
              layer_samples: int = DEFAULT_LAYER_SAMPLES, reporter: Reporter = NullReporter()) -> EvalReport:
-    from mncompile.quantize import model_dataset
-
+    """Float vs int8 on the validation split. The models are loaded (a .tflite verified) unless
+    they come loaded already."""
     if layer_samples < 0:
         raise InvalidOptionError(f"--layer-samples must be 0 or more, not {layer_samples}")
-    fm, qm = load_model(float_model), load_model(int8_model)
+    fm, qm = (m if isinstance(m, LoadedModel) else load_model(m) for m in (float_model, int8_model))
     if qm.format != "tflite-int8":
         raise ModelError(f"{int8_model} is a {qm.format} model, not an int8 .tflite",
                          hint="make one with `mncompile quantize`")
@@ -118,20 +115,19 @@ def evaluate(float_model: str | Path, int8_model: str | Path, dataset: str | Non
     prep = _preprocessing(fm, qm)
     x = prep.apply(data.x_val)
     y = data.y_val
-    qg = read_graph(qm.path)
+    qg = qm.verified.graph
     qin, qout = qg.tensors[qg.inputs[0]], qg.tensors[qg.outputs[0]]
     x_q = quantize_array(x, qin.quant, qin.dtype.lower())
     reporter.stage("eval", f"{len(y)} {data.name} validation images: float on LiteRT, int8 on TFLM")
-    with tempfile.TemporaryDirectory(prefix="mncompile-eval-") as tmp:
-        ftfl = _float_tflite(fm, Path(tmp))
-        f_out = run_litert([Job(ftfl, (x,))], reporter, "float model (LiteRT)")[0]["output_0"]
-        q_out = run_tflm([Job(qm.path, (x_q,))], reporter, "int8 model (TFLM)")[0]["output_0"]
-        q_lite = run_litert([Job(qm.path, (x_q,))], reporter, "int8 model (LiteRT)")[0]["output_0"]
-        layers = None
-        if layer_samples:
-            pick = evenly_spaced(len(x), layer_samples)
-            reporter.stage("layers", f"per-layer SQNR on {len(pick)} validation images")
-            layers = layer_errors(ftfl, qm.path, x[pick], reporter)
+    ftfl = _float_tflite(fm)
+    f_out = run_litert([Job(ftfl, (x,))], reporter, "float model (LiteRT)")[0]["output_0"]
+    q_out = run_tflm([Job(qm.verified, (x_q,))], reporter, "int8 model (TFLM)")[0]["output_0"]
+    q_lite = run_litert([Job(qm.verified, (x_q,))], reporter, "int8 model (LiteRT)")[0]["output_0"]
+    layers = None
+    if layer_samples:
+        pick = evenly_spaced(len(x), layer_samples)
+        reporter.stage("layers", f"per-layer SQNR on {len(pick)} validation images")
+        layers = layer_errors(ftfl, qm.verified, x[pick], reporter)
     f_pred, q_pred = np.argmax(f_out, axis=1), np.argmax(q_out.astype(np.int32), axis=1)
     rows = []
     for c, name in enumerate(data.class_names):

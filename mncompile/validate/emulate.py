@@ -33,7 +33,7 @@ import numpy as np
 
 from mncompile.errors import EmulatorError, InvalidOptionError
 from mncompile.graph.ir import Graph
-from mncompile.graph.reader import read_graph
+from mncompile.graph.verified import VerifiedModel
 from mncompile.progress import NullReporter, Reporter
 from mncompile.validate.tflm_worker import stack_samples
 
@@ -50,12 +50,12 @@ def host_arena_bytes(graph: Graph) -> int:
 
 @dataclass(frozen=True)
 class Job:
-    model: Path
+    model: VerifiedModel
     inputs: tuple[np.ndarray, ...]  # one (N, ...) array per model input
     tensors: tuple[int, ...] = ()  # intermediate tensors to return
 
 
-def _check_inputs(graph: Graph, inputs: tuple[np.ndarray, ...], model: Path) -> None:
+def _check_inputs(graph: Graph, inputs: tuple[np.ndarray, ...], model: str) -> None:
     if len(inputs) != len(graph.inputs):
         raise InvalidOptionError(f"{model} has {len(graph.inputs)} input(s), got {len(inputs)}")
     for x, i in zip(inputs, graph.inputs, strict=True):
@@ -77,14 +77,16 @@ def run_tflm(jobs: list[Job], reporter: Reporter = NullReporter(),
         root = Path(tmp)
         request = {"arena": 0, "jobs": []}
         for j, job in enumerate(jobs):
-            graph = read_graph(Path(job.model))
-            _check_inputs(graph, job.inputs, job.model)
+            graph = job.model.graph
+            _check_inputs(graph, job.inputs, job.model.source)
             request["arena"] = max(request["arena"], host_arena_bytes(graph))
             names = []
             for i, x in enumerate(job.inputs):
                 names.append(f"job{j}_in{i}.npy")
                 np.save(root / names[-1], np.ascontiguousarray(x))
-            request["jobs"].append({"model": str(Path(job.model).resolve()), "inputs": names,
+            model_file = root / f"job{j}.tflite"  # the verified bytes, not the user's file again
+            model_file.write_bytes(job.model.data)
+            request["jobs"].append({"model": str(model_file), "name": job.model.source, "inputs": names,
                                     "tensors": list(job.tensors) or None,
                                     "num_outputs": len(graph.outputs), "out": f"job{j}_out.npz"})
         (root / "request.json").write_text(json.dumps(request))
@@ -105,7 +107,7 @@ def run_tflm(jobs: list[Job], reporter: Reporter = NullReporter(),
 
 def _worker_error(code: int, root: Path, log: str, jobs: list[Job]) -> EmulatorError:
     tail = "\n".join(log.splitlines()[-8:])
-    models = ", ".join(sorted({str(j.model) for j in jobs}))
+    models = ", ".join(sorted({j.model.source for j in jobs}))
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -118,7 +120,8 @@ def _worker_error(code: int, root: Path, log: str, jobs: list[Job]) -> EmulatorE
     error = root / "error.json"
     if error.exists():
         detail = json.loads(error.read_text())
-        return EmulatorError(f"the TFLM host interpreter rejected {detail['model']}: {detail['error']}"
+        return EmulatorError(f"the TFLM host interpreter rejected {detail.get('name', detail['model'])}: "
+                             f"{detail['error']}"
                              + (f"\n{tail}" if tail else ""),
                              hint="check the model with `mncompile quantize`")
     return EmulatorError(f"the TFLM worker failed (exit code {code}) on {models}" + (f":\n{tail}" if tail else ""))
@@ -135,17 +138,17 @@ def run_litert(jobs: list[Job], reporter: Reporter = NullReporter(),
     total = sum(len(job.inputs[0]) for job in jobs)
     with reporter.task(description, total) as task:
         for job in jobs:
-            graph = read_graph(Path(job.model))
-            _check_inputs(graph, job.inputs, job.model)
+            graph = job.model.graph
+            _check_inputs(graph, job.inputs, job.model.source)
             try:
                 with warnings.catch_warnings():  # "preserve_all_tensors is for debugging": it is
                     warnings.simplefilter("ignore")
-                    it = Interpreter(model_path=str(job.model), num_threads=1,
+                    it = Interpreter(model_content=job.model.data, num_threads=1,
                                      experimental_op_resolver_type=resolver,
                                      experimental_preserve_all_tensors=bool(job.tensors))
                 it.allocate_tensors()
             except (RuntimeError, ValueError) as exc:
-                raise EmulatorError(f"LiteRT rejected {job.model}: {exc}") from None
+                raise EmulatorError(f"LiteRT rejected {job.model.source}: {exc}") from None
             ins = [d["index"] for d in it.get_input_details()]
             outs = [d["index"] for d in it.get_output_details()]
             collected: dict[str, list[np.ndarray]] = {}
@@ -155,7 +158,7 @@ def run_litert(jobs: list[Job], reporter: Reporter = NullReporter(),
                 try:
                     it.invoke()
                 except RuntimeError as exc:
-                    raise EmulatorError(f"LiteRT failed on {job.model}: {exc}") from None
+                    raise EmulatorError(f"LiteRT failed on {job.model.source}: {exc}") from None
                 for i, index in enumerate(outs):
                     collected.setdefault(f"output_{i}", []).append(it.get_tensor(index).copy())
                 for t in job.tensors:
@@ -181,18 +184,18 @@ def _runner(emulator: str):
                                  hint=f"choose one of {', '.join(EMULATOR_NAMES)}") from None
 
 
-def emulate(model: str | Path, inputs: np.ndarray, emulator: str = "tflm",
+def emulate(model: VerifiedModel, inputs: np.ndarray, emulator: str = "tflm",
             reporter: Reporter = NullReporter()) -> np.ndarray:
     """Outputs ``(N, ...)`` of `model` for a batch `inputs` ``(N, H, W, C)``."""
     run = _runner(emulator)
-    return run([Job(Path(model), (np.asarray(inputs),))], reporter)[0]["output_0"]
+    return run([Job(model, (np.asarray(inputs),))], reporter)[0]["output_0"]
 
 
-def emulate_tensors(model: str | Path, inputs: np.ndarray, tensors: tuple[int, ...],
+def emulate_tensors(model: VerifiedModel, inputs: np.ndarray, tensors: tuple[int, ...],
                     emulator: str = "tflm", reporter: Reporter = NullReporter()) -> dict[int, np.ndarray]:
     """The chosen tensors (by index) and the output (key -1) for every input of the batch."""
     run = _runner(emulator)
-    result = run([Job(Path(model), (np.asarray(inputs),), tuple(tensors))], reporter)[0]
+    result = run([Job(model, (np.asarray(inputs),), tuple(tensors))], reporter)[0]
     found = {t: result[f"tensor_{t}"] for t in tensors}
     found[-1] = result["output_0"]
     return found

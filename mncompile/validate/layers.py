@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import copy
 import math
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from mncompile.graph.ir import Graph, Op, Quant
-from mncompile.graph.reader import parse_model, read_graph
+from mncompile.graph.verified import VerifiedModel, verify_model
 from mncompile.progress import NullReporter, Reporter
 from mncompile.validate.emulate import Job, run_litert, run_tflm
 
@@ -158,10 +156,10 @@ def single_op_model(model, op_index: int) -> bytes:
     return bytes(builder.Output())
 
 
-def layer_errors(float_tflite: Path, int8_tflite: Path, x_float: np.ndarray,
+def layer_errors(float_tflite: VerifiedModel, int8_tflite: VerifiedModel, x_float: np.ndarray,
                  reporter: Reporter = NullReporter()) -> LayerReport:
     """Per-layer SQNR of `int8_tflite` against `float_tflite` on float inputs `x_float`."""
-    fg, qg = read_graph(Path(float_tflite)), read_graph(Path(int8_tflite))
+    fg, qg = float_tflite.graph, int8_tflite.graph
     mapped_by, mapping = map_ops(fg, qg)
     unmapped = tuple(f"{op.index}:{qg.layer_name(op.outputs[0])}" for op in _core_ops(qg)
                      if op.index not in mapping)
@@ -169,7 +167,7 @@ def layer_errors(float_tflite: Path, int8_tflite: Path, x_float: np.ndarray,
     float_out = {q: fg.ops[f].outputs[0] for q, f in mapping.items()}
     ftensors = tuple(sorted(set(float_out.values())))
     f_in = x_float.astype(np.float32)
-    fres = run_litert([Job(Path(float_tflite), (f_in,), ftensors)], reporter, "float activations (LiteRT)")[0]
+    fres = run_litert([Job(float_tflite, (f_in,), ftensors)], reporter, "float activations (LiteRT)")[0]
     float_value = {t: fres[f"tensor_{t}"] for t in ftensors}
     # float value of an int8 tensor, when it has one
     q_to_f: dict[int, np.ndarray] = {qg.inputs[0]: f_in}
@@ -179,27 +177,26 @@ def layer_errors(float_tflite: Path, int8_tflite: Path, x_float: np.ndarray,
     qin = qg.tensors[qg.inputs[0]]
     x_q = quantize_array(f_in, qin.quant, qin.dtype.lower())
     qtensors = tuple(sorted(qg.ops[q].outputs[0] for q in mapping))
-    qres = run_tflm([Job(Path(int8_tflite), (x_q,), qtensors)], reporter, "int8 activations (TFLM)")[0]
+    qres = run_tflm([Job(int8_tflite, (x_q,), qtensors)], reporter, "int8 activations (TFLM)")[0]
     # each op alone on TFLM
-    model = parse_model(Path(int8_tflite).read_bytes(), str(int8_tflite))
+    model = int8_tflite.tree()
     alone: dict[int, float] = {}
-    with tempfile.TemporaryDirectory(prefix="mncompile-layers-") as tmp:
-        jobs, ops = [], []
-        for q in sorted(mapping):
-            op = qg.ops[q]
-            acts = qg.activation_inputs(op)
-            if not all(t in q_to_f and qg.tensors[t].quant for t in acts):
-                continue
-            path = Path(tmp) / f"op{q}.tflite"
-            path.write_bytes(single_op_model(model, q))
-            inputs = tuple(quantize_array(q_to_f[t], qg.tensors[t].quant, qg.tensors[t].dtype.lower())
-                           for t in acts)
-            jobs.append(Job(path, inputs))
-            ops.append(q)
-        results = run_tflm(jobs, reporter, "each layer alone (TFLM)")
-        for q, res in zip(ops, results, strict=True):
-            out = qg.tensors[qg.ops[q].outputs[0]]
-            alone[q] = sqnr_db(q_to_f[out.index], dequantize(res["output_0"], out.quant))
+    jobs, ops = [], []
+    for q in sorted(mapping):
+        op = qg.ops[q]
+        acts = qg.activation_inputs(op)
+        if not all(t in q_to_f and qg.tensors[t].quant for t in acts):
+            continue
+        one = verify_model(single_op_model(model, q), f"op{q}.tflite",
+                           source=f"operator {q} of {int8_tflite.source} alone")
+        inputs = tuple(quantize_array(q_to_f[t], qg.tensors[t].quant, qg.tensors[t].dtype.lower())
+                       for t in acts)
+        jobs.append(Job(one, inputs))
+        ops.append(q)
+    results = run_tflm(jobs, reporter, "each layer alone (TFLM)")
+    for q, res in zip(ops, results, strict=True):
+        out = qg.tensors[qg.ops[q].outputs[0]]
+        alone[q] = sqnr_db(q_to_f[out.index], dequantize(res["output_0"], out.quant))
     errors = []
     for q, f in mapping.items():
         op, out = qg.ops[q], qg.tensors[qg.ops[q].outputs[0]]

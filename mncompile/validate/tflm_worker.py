@@ -62,7 +62,8 @@ def main(folder: str) -> int:
                     print(f"done {pending}", flush=True)
                     pending = 0
         except (RuntimeError, ValueError) as exc:
-            (root / "error.json").write_text(json.dumps({"model": job["model"], "error": str(exc)}))
+            (root / "error.json").write_text(json.dumps({"model": job["model"], "name": job.get("name", job["model"]),
+                                                         "error": str(exc)}))
             return 3
         np.savez(root / job["out"], **{k: stack_samples(v) for k, v in outputs.items()})
     if pending:

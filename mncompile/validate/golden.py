@@ -22,13 +22,13 @@ of ``expected_outputs`` keeps reading integers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from mncompile.errors import InvalidOptionError
 from mncompile.graph.ir import Graph, Quant
-from mncompile.model.loader import LoadedModel
+from mncompile.graph.verified import VerifiedModel
+from mncompile.model.info import ModelInfo
 from mncompile.progress import NullReporter, Reporter
 
 DEFAULT_GOLDEN = 4
@@ -93,21 +93,24 @@ def io_quant(graph: Graph) -> tuple[Quant | None, Quant | None]:
     return qin, qout
 
 
-def golden_vectors(model: LoadedModel, run_model: Path, graph: Graph, count: int = DEFAULT_GOLDEN,
-                   dataset: str | None = None, reporter: Reporter = NullReporter()) -> Golden:
-    """`count` golden vectors for `model`; outputs come from running `run_model` (the model
-    the firmware carries, e.g. with the memory plan embedded) on the TFLM host interpreter."""
+def golden_vectors(model: VerifiedModel, info: ModelInfo | None, count: int = DEFAULT_GOLDEN,
+                   dataset: str | None = None, run_model: VerifiedModel | None = None,
+                   reporter: Reporter = NullReporter()) -> Golden:
+    """`count` golden vectors for `model` (`info`: its sidecar, for the dataset and the
+    preprocessing); outputs come from running `run_model` (the model the firmware carries, e.g.
+    with the memory plan embedded; default `model`) on the TFLM host interpreter."""
     from mncompile.validate.emulate import Job, run_tflm
 
     if not 1 <= count <= MAX_GOLDEN:
         raise InvalidOptionError(f"--golden must be between 1 and {MAX_GOLDEN}, not {count}")
+    graph = model.graph
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     kind = "float32" if tin.dtype == "FLOAT32" else "int8"
-    has_dataset = dataset is not None or (model.info is not None and model.info.dataset.get("name"))
+    has_dataset = dataset is not None or (info is not None and info.dataset.get("name"))
     if has_dataset:
-        inputs, indices, labels, source = _from_dataset(model, graph, count, dataset)
+        inputs, indices, labels, source = _from_dataset(model, info, count, dataset)
     else:
-        reporter.info(f"{model.path.name} names no dataset (in a sidecar): golden vectors are seeded random "
+        reporter.info(f"{model.name} names no dataset (in a sidecar): golden vectors are seeded random "
                       f"{kind} inputs; pass --dataset for real images")
         rng = np.random.default_rng(RANDOM_SEED)
         if tin.dtype == "FLOAT32":
@@ -115,7 +118,7 @@ def golden_vectors(model: LoadedModel, run_model: Path, graph: Graph, count: int
         else:
             inputs = rng.integers(-128, 128, size=(count, *tin.shape[1:]), dtype=np.int64).astype(np.int8)
         indices, labels, source = (), (-1,) * count, f"random {kind} inputs, seed {RANDOM_SEED}"
-    outputs = run_tflm([Job(Path(run_model), (inputs,))], reporter, "golden vectors (TFLM)")[0]["output_0"]
+    outputs = run_tflm([Job(run_model or model, (inputs,))], reporter, "golden vectors (TFLM)")[0]["output_0"]
     return Golden(source, indices, labels, inputs,
                   outputs.astype(np.float32 if tout.dtype == "FLOAT32" else np.int8))
 
@@ -129,21 +132,24 @@ def _random_float_inputs(rng: np.random.Generator, shape: tuple[int, ...], q: Qu
     return (np.float64(np.float32(q.scale)) * (levels - q.zero_point)).astype(np.float32)
 
 
-def _from_dataset(model: LoadedModel, graph: Graph, count: int, dataset: str | None):
+def _from_dataset(model: VerifiedModel, info: ModelInfo | None, count: int, dataset: str | None):
     from mncompile.model.datasets import Preprocessing
-    from mncompile.quantize import model_dataset
+    from mncompile.model.loader import dataset_for
     from mncompile.validate.accuracy import evenly_spaced
     from mncompile.validate.layers import quantize_array
 
-    data = model_dataset(model, dataset)
+    graph = model.graph
+    tin = graph.tensors[graph.inputs[0]]
+    if len(tin.shape) != 4:
+        raise InvalidOptionError(f"{model.name} has a {list(tin.shape)} input, and golden inputs from a dataset are "
+                                 "(1, H, W, C) images", hint="leave out --dataset: the golden inputs are then random")
+    h, _, c = tin.shape[1:]
+    data = dataset_for(info, (h, h, c), dataset, model.source)
     if count > len(data.y_val):
         raise InvalidOptionError(f"--golden {count} asks for more vectors than the {len(data.y_val)} "
                                  f"validation images of {data.name}", hint=f"use --golden {len(data.y_val)} or less")
-    h, _, c = model.input_shape
-    prep = (model.info.preprocessing if model.info and model.info.preprocessing
-            else Preprocessing.for_input(h, c))
+    prep = info.preprocessing if info and info.preprocessing else Preprocessing.for_input(h, c)
     pick = evenly_spaced(len(data.y_val), count)
-    tin = graph.tensors[graph.inputs[0]]
     if tin.dtype == "FLOAT32":  # the model quantizes its input itself (QUANTIZE)
         x = np.ascontiguousarray(prep.apply(data.x_val[pick]), dtype=np.float32)
     else:

@@ -1,6 +1,6 @@
 """The AOT firmware project: `mncompile emit --backend aot`.
 
-`emit_aot` writes a CMake project that needs no TensorFlow Lite Micro:
+`render_aot` writes a CMake project that needs no TensorFlow Lite Micro:
 
 - ``src/model.{c,h}`` from `mncompile.aot.codegen` (the model as C calls into the kernels);
 - ``src/main.c``, ``src/model_settings.h``, ``src/golden_data.{c,h}``, ``CMakeLists.txt``,
@@ -27,47 +27,33 @@ from pathlib import Path
 
 import numpy as np
 
-from mncompile.budget import check_budget, enforce
-from mncompile.emit.carrays import c_float, int_rows
-from mncompile.emit.golden import Golden, golden_vectors
-from mncompile.emit.manifest import MANIFEST_FORMAT, MANIFEST_NAME, manifest_text, sha256
-from mncompile.emit.project import board_support_files, copy_tree, render_tree, write_tree
-from mncompile.plan import PlanResult, device_arena, plan_model
-from mncompile.progress import NullReporter, Reporter
+from mncompile.ctext import c_float, int_rows
+from mncompile.emit import EmitResult, ProjectInputs
+from mncompile.emit.context import template_context
+from mncompile.emit.manifest import MANIFEST_NAME, manifest_text, project_manifest
+from mncompile.emit.project import board_support_files, copy_tree, render_tree
+from mncompile.files import write_tree
+from mncompile.plan import device_arena
+from mncompile.progress import Reporter
 from mncompile.resources import firmware_dir, templates_dir
+from mncompile.validate.golden import Golden
 
 TOOLCHAIN_TEMPLATE = ("tflm", "cmake")  # templates/tflm/cmake/arm-none-eabi.cmake.j2, shared by both backends
 TOOLCHAIN_FILE = "cmake/arm-none-eabi.cmake"
 FLOATS_PER_LINE = 6
 
 
-def emit_aot(loaded, tgt, board, out: Path, *, golden: int, dataset: str | None, budget: int | None,
-             ram: int | None, flash: int | None, plan: PlanResult | None, inplace: str = "auto",
-             reporter: Reporter = NullReporter()):
-    """Write the AOT project (the caller has checked the options, the destination and the model)."""
-    from mncompile.aot.codegen import generate
-    from mncompile.emit import EmitResult, _context
-
+def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResult:
+    """Write the AOT project of `inputs` (its `aot` is the generated program)."""
+    tgt, board, program, planned, model = inputs.target, inputs.board, inputs.aot, inputs.plan, inputs.model
     reporter.stage("emit", f"AOT project for {tgt.name} (board {board.name}) in {out}")
-    program = generate(loaded.path, inplace=inplace, source_name=loaded.path.name)  # unsupported ops fail here
-    planned = plan if plan is not None else plan_model(loaded.path)
     tflm_arena = {k: device_arena(planned, k).total for k in ("reference", "cmsis-nn")}
     arena = program.arena_bytes
     reporter.info(f"AOT arena {arena:,} B ({_layers(len(program.memory.inplace))} in place); layer-wise "
                   f"lower bound {planned.lower_bound:,} B; TFLM arena {tflm_arena['reference']:,} B")
-    # I/O buffers: an int8 input or output lives in the arena, and model_input() / model_output() hand
-    # it to the application (no copy needed; the golden inputs in flash are copied in by
-    # model_invoke()). A float32 input or output (a float I/O edge) is the caller's own buffer.
-    io_bytes = (program.input_bytes if program.input_offset is None else 0) + \
-        (program.output_bytes if program.output_offset is None else 0)
-    memory = check_budget(program.constant_bytes, arena, io_bytes, tgt, budget, ram, flash)
-    enforce(memory)
-
-    model_bytes = loaded.path.read_bytes()
-    vectors = golden_vectors(loaded, loaded.path, planned.graph, golden, dataset, reporter)
+    vectors = inputs.golden
     same = {"reference": arena, "cmsis-nn": arena}
-    context = _context(loaded, planned.graph, tgt, board, model_bytes, model_bytes, same, same, vectors)
-    context["model_file"] = loaded.path.name
+    context = template_context(inputs, model.data, same, same, model_file=model.name)
     _io_context(context, program, vectors)
     summary = {"nodes": len(program.layers), "constant_bytes": program.constant_bytes, "arena_bytes": arena,
                "lower_bound": planned.lower_bound, "tflm_arena": tflm_arena["reference"],
@@ -81,17 +67,8 @@ def emit_aot(loaded, tgt, board, out: Path, *, golden: int, dataset: str | None,
     files["src/model.h"] = program.model_h.encode("utf-8")
     files.update(copy_tree(firmware_dir() / "kernels", "firmware/kernels/"))
     files.update(board_support_files(board.name))
-    files[f"model/{loaded.path.name}"] = model_bytes
-    digests = tuple((rel, sha256(files[rel])) for rel in sorted(files))
-    document = {
-        "format": MANIFEST_FORMAT,
-        "model": {"file": loaded.path.name, "sha256": sha256(model_bytes), "bytes": len(model_bytes),
-                  "firmware_sha256": sha256(model_bytes), "firmware_bytes": len(model_bytes),
-                  "classes": list(context["label_names"])},
-        "options": {"target": tgt.name, "board": board.name, "golden": golden, "dataset": dataset,
-                    "budget": budget, "ram": ram, "flash": flash, "backend": "aot", "inplace_depthwise": inplace},
-        "target": tgt.to_json(),
-        "versions": context["versions"],
+    files[f"model/{model.name}"] = model.data
+    sections = {
         "plan": {**program.memory.to_json(), "layerwise_lower_bound_bytes": planned.lower_bound,
                  "tflm": {"lower_bound_bytes": planned.lower_bound, "tflm_greedy_bytes": planned.greedy.arena_bytes,
                           "mncompile_bytes": planned.ours.arena_bytes, "device_arena_bytes": tflm_arena}},
@@ -99,15 +76,15 @@ def emit_aot(loaded, tgt, board, out: Path, *, golden: int, dataset: str | None,
         # build's kernel set is "aot" and its arena is static, so reserved = used = predicted.
         "arena": {"predicted_bytes": {"aot": arena}, "reserved_bytes": {"aot": arena}},
         "aot": {k: v for k, v in program.to_json().items() if k != "memory"},
-        "memory": memory.to_json(),
-        "golden": vectors.to_json(),
-        "files": dict(digests),
     }
+    digests, document = project_manifest(inputs, model.data, files, classes=context["label_names"],
+                                         options={"backend": "aot"}, sections=sections)
     files[MANIFEST_NAME] = manifest_text(document).encode("utf-8")
     reporter.info(f"writing {len(files)} files to {out}")
     write_tree(files, out)
-    return EmitResult(out, tgt, board, loaded.path, sha256(model_bytes), program.constant_bytes, {"aot": arena},
-                      {"aot": arena}, vectors, planned, memory, digests, document, backend="aot", aot=summary)
+    return EmitResult(out, tgt, board, model.path or Path(model.name), model.sha256, program.constant_bytes,
+                      {"aot": arena}, {"aot": arena}, vectors, planned, inputs.memory, digests, document,
+                      backend="aot", aot=summary)
 
 
 def float_rows(values: np.ndarray, indent: str = "    ") -> str:
