@@ -39,6 +39,7 @@ from mncompile.run.validate import RunResult, check_runnable, resolve_tflm, run_
 from mncompile.targets import Target
 from mncompile.validate.accuracy import EvalReport
 from mncompile.validate.golden import golden_vectors
+from mncompile.validate.host_arena import measure_host_arena
 
 NPU_DIR = "npu"  # plan -o OUT / build: Vela's outputs in OUT/npu
 
@@ -110,7 +111,7 @@ def plan(model: str | Path, out: str | Path | None = None, *, target: str | None
     out = Path(out) if out is not None else Path(model).with_name(Path(model).name + ".plan")
     check_output_folder(out)
     verified = read_model(model)
-    planned = plan_model(verified)
+    planned = plan_model(verified, measure_host_arena)
     targeted = target_plan(planned, resolved, out / NPU_DIR, reporter) if resolved is not None else None
     files = write_plan_files(planned, out, extra=targeted.to_json() if targeted else None)
     return PlanOutcome(planned, files, targeted)
@@ -123,7 +124,7 @@ def plan(model: str | Path, out: str | Path | None = None, *, target: str | None
 def check_model_for_backend(loaded: LoadedModel, backend: str) -> None:
     """emit takes an int8 .tflite; one with float32 I/O edges (QUANTIZE/DEQUANTIZE) only with AOT,
     which refuses an operator it lacks here, before any planning."""
-    from mncompile.aot.codegen import check_supported, has_float_io_edges
+    from mncompile.aot.lower import check_supported, has_float_io_edges
 
     float_io = loaded.verified is not None and has_float_io_edges(loaded.verified.graph)
     if float_io and backend != "aot":
@@ -206,7 +207,7 @@ def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: in
     out = check_destination(Path(out), force, MANIFEST_NAME)
     loaded = load_model(check_input_file(model, "model", hint="pass an int8 .tflite (from `mncompile quantize`)"))
     check_model_for_backend(loaded, backend)
-    planned = plan_model(loaded.verified)
+    planned = plan_model(loaded.verified, measure_host_arena)
     inputs = project_inputs(loaded, resolved, planned, dataset=dataset, reporter=reporter)
     return render_project(inputs, out, reporter)
 
@@ -329,7 +330,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         completed.append("eval")
 
     reporter.stage("plan", f"arena plan of {quantized.path.name}, checked against {target.name}")
-    planned = plan_model(quantized.model)
+    planned = plan_model(quantized.model, measure_host_arena)
     write_plan_files(planned, options.out / PLAN_DIR)
     completed.append("plan")
     reporter.info(f"lower bound {planned.lower_bound:,} B, TFLM greedy {planned.greedy.arena_bytes:,} B, "

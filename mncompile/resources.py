@@ -26,3 +26,12 @@ def templates_dir() -> Path:
 
 def firmware_dir() -> Path:
     return _tree("firmware")
+
+
+def jinja_environment(template_root: Path):
+    """The Jinja environment every generated file is rendered with: undefined names are errors,
+    block tags take their own line (trim_blocks, lstrip_blocks), files keep their last newline."""
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root)), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)

@@ -4,7 +4,7 @@ The independent reference is the real TFLM host interpreter (the `tflite-micro` 
 each case builds a one-operator int8 model with `tests/tflite_writer.py`, runs it on TFLM
 (in a persistent worker process, so a TFLM abort fails the case instead of the session),
 runs the C kernel (compiled for the host once per session, called through ctypes) with
-parameters from `mncompile.aot.quantmath`, and asserts the outputs are identical.
+parameters from `mncompile.graph.ops.quantmath`, and asserts the outputs are identical.
 Hypothesis draws shapes, strides, paddings, per-channel scales over several orders of
 magnitude, zero points and fused activations; arrays come from a drawn NumPy seed.
 """
@@ -28,7 +28,7 @@ import tflite_writer as writer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mncompile.aot import quantmath as qm
+from mncompile.graph.ops import quantmath as qm
 
 REPO = Path(__file__).resolve().parents[1]
 KERNELS = REPO / "firmware" / "kernels"

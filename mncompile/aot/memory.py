@@ -3,8 +3,10 @@
 The AOT firmware has one static arena and no interpreter, so it can alias buffers that TFLM
 keeps apart:
 
-- **RESHAPE is a view**: its output is its input's bytes (no kernel runs);
-- **in-place DEPTHWISE_CONV_2D**: when a depthwise op (depth multiplier 1) reads a buffer for the
+- **views** (RESHAPE and the other operators whose registry entry says `view`): the output is the
+  input's bytes (no kernel runs);
+- **in place** (DEPTHWISE_CONV_2D and any operator whose registry entry has `inplace`): when a
+  depthwise op (depth multiplier 1) reads a buffer for the
   last time and that buffer is not the graph's output, the output is written over the input
   (``mn_depthwise_conv_s8`` with ``out == in``). The kernel then needs ``in_h * in_w`` bytes of
   scratch while the op runs; that scratch is planned in the arena like a tensor alive at the
@@ -88,6 +90,21 @@ class _Groups:
 INPLACE_MODES = ("auto", "all", "off")
 
 
+def _is_view(op: Op) -> bool:
+    """Its registry entry says the output is its input's bytes (RESHAPE, SQUEEZE, EXPAND_DIMS)."""
+    from mncompile.graph.ops import spec_of
+
+    spec = spec_of(op.kind)
+    return spec is not None and spec.view
+
+
+def _may_run_in_place(op: Op) -> bool:
+    from mncompile.graph.ops import spec_of
+
+    spec = spec_of(op.kind)
+    return spec is not None and spec.inplace is not None
+
+
 def caller_buffers(graph: Graph) -> frozenset[int]:
     """Graph inputs and outputs that live outside the arena: the float32 ones (float I/O edges)."""
     return frozenset(t for t in (*graph.inputs, *graph.outputs) if graph.tensors[t].dtype == "FLOAT32")
@@ -112,7 +129,7 @@ def plan_aot(graph: Graph, inplace: str = "auto",
     external = caller_buffers(graph)
     tensor_buffers = {b.tensor: b for b in lifetimes(graph) if b.tensor not in external}
     views = [(op.inputs[0], op.outputs[0]) for op in graph.ops
-             if op.kind == "RESHAPE" and op.inputs[0] in tensor_buffers and op.outputs[0] in tensor_buffers]
+             if _is_view(op) and op.inputs[0] in tensor_buffers and op.outputs[0] in tensor_buffers]
 
     def grouped(chosen: list[tuple[int, int]]) -> _Groups:
         groups = _Groups()
@@ -133,7 +150,7 @@ def plan_aot(graph: Graph, inplace: str = "auto",
         groups = grouped([])
         outputs = set(graph.outputs)
         for k, op in enumerate(graph.ops):
-            if op.kind != "DEPTHWISE_CONV_2D":
+            if not _may_run_in_place(op):
                 continue
             src, dst = op.inputs[0], op.outputs[0]
             if src not in tensor_buffers or dst not in tensor_buffers:

@@ -160,10 +160,12 @@ def plan_table(result) -> Table:
 def plan_summary(result) -> str:
     lb, greedy, ours = result.lower_bound, result.greedy.arena_bytes, result.ours.arena_bytes
     a = dict(result.arena)
+    how = ("predicted" if result.exact else
+           "measured (an operator is not modelled; 32-bit device: an upper bound from the host)")
     return (f"lower bound {lb:,} B; TFLM greedy {greedy:,} B ({greedy / lb:.2f}x); mncompile {ours:,} B "
             f"({ours / lb:.2f}x, {result.ours.strategy}); constants {result.constant_bytes:,} B, "
             f"model file {result.model_bytes:,} B, input+output {result.io_bytes:,} B\n"
-            f"predicted whole TFLM arena (plan + persistent, reference kernels): host x86-64 "
+            f"{how} whole TFLM arena (plan + persistent, reference kernels): host x86-64 "
             f"{a['host-tflm-greedy'].total:,} B with TFLM's plan, {a['host-mncompile'].total:,} B with ours; "
             f"32-bit device {a['device-tflm-greedy'].total:,} B with TFLM's plan, "
             f"{a['device-mncompile'].total:,} B with ours")

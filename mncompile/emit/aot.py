@@ -60,7 +60,7 @@ def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResu
                "inplace": list(program.memory.inplace), "kernels": list(program.kernels)}
     context["aot"] = summary
 
-    files = render_tree(templates_dir() / "aot", context)
+    files = render_tree(templates_dir() / "aot", context, exclude=("model/",))  # model/: the AOT renderer's
     toolchain = render_tree(templates_dir().joinpath(*TOOLCHAIN_TEMPLATE), context, prefix="cmake/")
     files[TOOLCHAIN_FILE] = toolchain[TOOLCHAIN_FILE]
     files["src/model.c"] = program.model_c.encode("utf-8")

@@ -17,10 +17,9 @@ def render_tree(template_root: Path, context: dict, prefix: str = "",
                 exclude: tuple[str, ...] = ()) -> dict[str, bytes]:
     """Every file under `template_root` (sorted) as the project holds it, less those whose
     relative path starts with one of `exclude` (e.g. ``"npu/"``, a variant's own templates)."""
-    import jinja2
+    from mncompile.resources import jinja_environment
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_root)), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env = jinja_environment(template_root)
     files: dict[str, bytes] = {}
     for path in sorted(p for p in template_root.rglob("*") if p.is_file()):
         rel = path.relative_to(template_root).as_posix()

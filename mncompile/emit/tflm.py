@@ -43,7 +43,8 @@ def render_tflm(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitRes
     files[f"model/{firmware_model.name}"] = firmware_model.data
     sections = {"plan": {k: v for k, v in planned.to_json().items() if k != "model"},
                 "arena": {"predicted_bytes": arena.predicted, "reserved_bytes": arena.reserved,
-                          "prediction": {k: p.to_json() for k, p in arena.predictions.items()}}}
+                          "prediction": {k: p.to_json() for k, p in arena.predictions.items()},
+                          **({"bounds": arena.bounds} if arena.bounds else {})}}
     digests, document = project_manifest(inputs, firmware_model.data, files, classes=context["label_names"],
                                          options={"arena_margin_bytes": ARENA_MARGIN_BYTES, "backend": "tflm"},
                                          sections=sections)

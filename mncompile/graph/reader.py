@@ -92,15 +92,11 @@ def _options(op) -> tuple[tuple[str, object], ...]:
 
 
 def _quant(q) -> Quant | None:
-    """The affine quantization TFLM uses: only when scales AND zero points are present (TFLM's
-    allocator ignores a quantization without zero points; verify refuses that case). A single zero
-    point for many scales (weights: all zero) is TFLM's space-saving form."""
+    """The affine quantization: scales and one zero point per scale (verify refuses anything else)."""
     if q is None or q.scale is None or len(q.scale) == 0:
         return None
     scales = tuple(float(x) for x in q.scale)
     zps = tuple(int(z) for z in q.zeroPoint) if q.zeroPoint is not None else ()
-    if len(zps) == 1 and len(scales) > 1:
-        zps = zps * len(scales)
     return Quant(scales, zps, int(q.quantizedDimension))
 
 

@@ -3,12 +3,13 @@
 `verify_graph` runs, in order, and raises `ModelError` (exit 4) at the first failure with a
 message naming the operator (index and type) or tensor and what is wrong:
 
-1. **the model**: schema version 3; one subgraph (control flow is not compiled); metadata
+1. **the model**: schema version 3; one subgraph (control flow is not compiled); every operator
+   code a schema operator of version 1 to `MAX_OP_VERSION`; metadata
    buffer indices in range; an ``OfflineMemoryAllocation`` table well formed;
 2. **tensors**: dimensions >= 1 (0 only in an empty constant), rank <= `MAX_RANK`, sizes that
    fit 32-bit device arithmetic (each tensor and all activations together < 2 GiB); constant
    data exactly shape x dtype; quantization, where a tensor has it: finite positive scales,
-   zero points present (one, or one per scale) and in the dtype's range,
+   one zero point per scale, in the dtype's range,
    ``quantized_dimension`` a dimension of the tensor and, per channel, one scale per element of
    that dimension;
 3. **dataflow**: at least one operator, one graph input and one output, no constants among
@@ -17,7 +18,7 @@ message naming the operator (index and type) or tensor and what is wrong:
    written once; every graph output written by an operator. (Inputs of Vela's ``ethos-u``
    operator are exempt: its scratch tensors are only read.)
 4. **each operator**: its options are stored as the union member of its type, and the checks
-   of `mncompile.graph.opchecks` for its type (shapes, types, quantization axes).
+   of its entry in the op registry (`mncompile.graph.ops`: shapes, types, quantization axes).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from mncompile.errors import ModelError
 from mncompile.graph.ir import ITEMSIZE, Graph, Op, Tensor
-from mncompile.graph.opchecks import OP_CHECKS, OPTIONS_TYPES, OpCheckError
+from mncompile.graph.ops import OpCheckError, spec_of
 from mncompile.graph.reader import enum_names
 
 SCHEMA_VERSION = 3
@@ -38,6 +39,7 @@ OFFLINE_PLAN = b"OfflineMemoryAllocation"
 ZERO_POINT_RANGE = {"INT8": (-128, 127), "UINT8": (0, 255), "INT16": (-32768, 32767), "INT4": (-8, 7),
                     "UINT16": (0, 65535), "INT32": (-2**31, 2**31 - 1)}
 ETHOSU = "CUSTOM:ethos-u"
+MAX_OP_VERSION = 16  # the highest any TFLite builtin kernel registers is below this (FULLY_CONNECTED: 13)
 PLACEHOLDER_OPCODE = 127  # PLACEHOLDER_FOR_GREATER_OP_CODES: "see builtin_code", never an operator
 HINT = "check the file is complete and was written by a TFLite converter"
 
@@ -74,6 +76,9 @@ def _model(tree, graph: Graph, source: str) -> None:
         if builtin not in names or builtin == PLACEHOLDER_OPCODE:
             raise _error(source, f"operator code {k} is builtin operator {builtin}, which is not an operator of "
                                  "the TFLite schema")
+        if not 1 <= int(code.version) <= MAX_OP_VERSION:
+            raise _error(source, f"operator code {k} ({names[builtin]}) has version {code.version}; TFLite's kernels "
+                                 f"have versions 1 to {MAX_OP_VERSION} at most")
     buffers = tree.buffers or []
     for k, meta in enumerate(tree.metadata or ()):
         if not 0 <= meta.buffer < len(buffers):
@@ -137,11 +142,11 @@ def _empty_constant(t: Tensor) -> bool:
 def _quantization(t: Tensor, q, source: str) -> None:
     scales = [] if q is None or q.scale is None else list(q.scale)
     if not scales:
-        return  # an operator that needs it says so (`opchecks`); raw bytes (Vela's) have none
+        return  # an operator that needs it says so (its registry entry); raw bytes (Vela's) have none
     zero_points = [] if q.zeroPoint is None else [int(z) for z in q.zeroPoint]
-    if len(zero_points) not in (1, len(scales)):
+    if len(zero_points) != len(scales):
         raise _error(source, f"{_tensor(t)} has {len(scales)} scales and {len(zero_points)} zero points "
-                             "(TFLM needs one zero point, or one per scale)")
+                             "(TFLite needs one zero point per scale)")
     bad = next((s for s in scales if not (math.isfinite(s) and s > 0)), None)
     if bad is not None:
         raise _error(source, f"{_tensor(t)} has the quantization scale {bad}; scales must be finite and positive")
@@ -207,16 +212,17 @@ def _dataflow(graph: Graph, source: str, variables: set[int]) -> None:
 
 
 def _op(graph: Graph, op: Op, source: str) -> None:
-    expected = OPTIONS_TYPES.get(op.kind)
-    if expected is not None and op.options_type not in ("NONE", expected[0]):
+    spec = spec_of(op.kind)
+    if spec is None:
+        return  # an operator mncompile does not know: the generic checks only
+    if spec.options is not None and op.options_type not in ("NONE", spec.options):
         raise _error(source, f"operator {op.index} ({op.kind}) stores its options as {op.options_type}, not "
-                             f"{expected[0]}")
-    if expected is not None and expected[1] and op.options_type == "NONE":
-        raise _error(source, f"operator {op.index} ({op.kind}) has no {expected[0]}")
-    check = OP_CHECKS.get(op.kind)
-    if check is None:
+                             f"{spec.options}")
+    if spec.options_required and op.options_type == "NONE":
+        raise _error(source, f"operator {op.index} ({op.kind}) has no {spec.options}")
+    if spec.check is None:
         return
     try:
-        check(graph, op)
+        spec.check(graph, op)
     except OpCheckError as exc:
         raise _error(source, f"operator {op.index} ({op.kind}): {exc}") from None

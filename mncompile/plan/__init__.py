@@ -9,9 +9,11 @@ arena a TFLM project reserves: the 32-bit prediction plus `ARENA_MARGIN_BYTES`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mncompile.errors import ModelError
 from mncompile.graph.ir import Graph
 from mncompile.graph.verified import VerifiedModel, verify_model
 from mncompile.plan.arena import KERNELS, ArenaPrediction, predict_arena
@@ -44,6 +46,11 @@ class PlanResult:
     planned_model: VerifiedModel  # the model with our plan embedded, verified
 
 
+    @property
+    def exact(self) -> bool:
+        """The arena figures are predictions (False: measured on the host, an operator is not modelled)."""
+        return all(p.exact for _, p in self.arena)
+
     def arena_total(self, key: str) -> int:
         return dict(self.arena)[key].total
 
@@ -71,7 +78,11 @@ class PlanResult:
                 "buffers": self.buffer_rows()}
 
 
-def plan_model(model: VerifiedModel) -> PlanResult:
+def plan_model(model: VerifiedModel, measure: Callable[[VerifiedModel], dict] | None = None) -> PlanResult:
+    """The plan of `model`. Its TFLM arena is predicted; when an operator's registry entry does not
+    say what TFLM allocates for it, `measure` (the host interpreter's report,
+    `mncompile.validate.host_arena.measure_host_arena`) gives it instead, labelled as measured."""
+    from mncompile.plan.arena import measured_arena, modelled_ops
     from mncompile.plan.offline import embed_plan
 
     graph = model.graph
@@ -84,9 +95,18 @@ def plan_model(model: VerifiedModel) -> PlanResult:
     io = sum(graph.tensors[i].nbytes for i in graph.inputs + graph.outputs)
     planned = verify_model(embed_plan(model, buffers, ours), f"{model.stem}_planned.tflite",
                            source=f"{model.source} with its plan embedded")
-    arena = tuple((f"{where}-{name}", predict_arena(graph, plan.arena_bytes, pointer_size=size))
-                  for where, size in (("host", 8), ("device", 4))
-                  for name, plan in (("tflm-greedy", greedy), ("mncompile", ours)))
+    unmodelled = tuple(sorted({op.kind for op in graph.ops} - set(modelled_ops())))
+    if not unmodelled:
+        arena = tuple((f"{where}-{name}", predict_arena(graph, plan.arena_bytes, pointer_size=size))
+                      for where, size in (("host", 8), ("device", 4))
+                      for name, plan in (("tflm-greedy", greedy), ("mncompile", ours)))
+    elif measure is None:
+        raise ModelError(f"{model.source}: the arena predictor does not model {', '.join(unmodelled)}",
+                         hint="mncompile plan, emit and build measure such a model on the TFLM host interpreter")
+    else:
+        reports = {"tflm-greedy": measure(model), "mncompile": measure(planned)}
+        arena = tuple((f"{where}-{name}", measured_arena(reports[name], size, "reference", unmodelled))
+                      for where, size in (("host", 8), ("device", 4)) for name in ("tflm-greedy", "mncompile"))
     return PlanResult(model, graph, buffers, lower_bound(buffers), greedy, ours, model.size,
                       constants, io, planned.size, arena, planned)
 
@@ -127,9 +147,17 @@ def device_arena(result: PlanResult, kernels: str = "reference") -> ArenaPredict
     """The arena a 32-bit Cortex-M build of TFLM uses with our plan embedded and `kernels`
     ("reference" or "cmsis-nn"): kernel scratch buffers are placed around the offline plan
     exactly as TFLM's greedy planner places them."""
-    from mncompile.plan.arena import kernel_scratch_requests
+    from mncompile.plan.arena import kernel_scratch_requests, measured_arena, modelled_ops
     from mncompile.plan.planners import head_with_scratch
 
+    if not result.exact:  # measured: the host figure, plus CMSIS-NN's scratch of the modelled operators
+        modelled = set(modelled_ops())
+        graph = result.graph
+        known = Graph(graph.tensors, tuple(op for op in graph.ops if op.kind in modelled), graph.inputs, graph.outputs)
+        extra = sum(r.bytes for r in kernel_scratch_requests(known, kernels)) if kernels != "reference" else 0
+        host = dict(result.arena)["host-mncompile"]
+        unmodelled = tuple(sorted({op.kind for op in graph.ops} - modelled))
+        return measured_arena({"head": host.planned, "tail": host.persistent}, 4, kernels, unmodelled, extra)
     scratch = [(r.op_index, r.bytes) for r in kernel_scratch_requests(result.graph, kernels)]
     head = head_with_scratch(result.buffers, result.ours, scratch)
     return predict_arena(result.graph, head, pointer_size=4, kernels=kernels)
@@ -147,6 +175,11 @@ class FirmwareArena:
     predicted: dict  # kernels -> bytes
     reserved: dict
     predictions: dict  # kernels -> ArenaPrediction
+
+    @property
+    def bounds(self) -> list[str]:
+        """Kernel sets whose figure is an upper bound (measured on the host), not an exact prediction."""
+        return sorted(k for k, p in self.predictions.items() if not p.exact)
 
 
 def firmware_arena(result: PlanResult) -> FirmwareArena:

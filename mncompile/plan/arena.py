@@ -135,7 +135,7 @@ and 1,024 B) leave the greedy plan at 73,728 B.
 - The end of the arena must be 16-byte aligned (start 16-aligned and size a
   multiple of 16, as `measure_host_arena` uses); otherwise the first
   allocations pad differently, by up to 15 bytes.
-- Only subgraph 0 and the operators in `SUPPORTED_OPS` are modelled (the ones
+- Only subgraph 0 and the operators whose registry entry has TFLM allocations (`modelled_ops()`) are modelled (the ones
   the project's MobileNets and the VWW model use, plus MAX_POOL_2D, QUANTIZE
   and DEQUANTIZE), with int8 (or float) activations; other operators, int16
   SOFTMAX and int4 weights with CMSIS-NN raise `ModelError`. Not modelled:
@@ -145,7 +145,6 @@ and 1,024 B) leave the greedy plan at 73,728 B.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -240,82 +239,8 @@ STRUCTS: dict[str, tuple[tuple[str, ...], ...]] = {
                             ("buffers_sorted_by_offset_", "ptr"), ("next_free_entry_", "int"),
                             ("first_entry_index_", "int"), ("buffer_offsets_", "ptr"),
                             ("need_to_calculate_offsets_", "bool")),
-    # --- builtin options: tensorflow/compiler/mlir/lite/core/c/builtin_op_data.h
-    "TfLitePaddingValues": (("width", "int"), ("height", "int"), ("width_offset", "int"), ("height_offset", "int")),
-    "TfLiteConvParams": (("padding", "enum"), ("stride_width", "int"), ("stride_height", "int"),
-                         ("activation", "enum"), ("dilation_width_factor", "int"), ("dilation_height_factor", "int"),
-                         ("quantized_bias_type", "enum")),
-    "TfLiteDepthwiseConvParams": (("padding", "enum"), ("stride_width", "int"), ("stride_height", "int"),
-                                  ("depth_multiplier", "int"), ("activation", "enum"),
-                                  ("dilation_width_factor", "int"), ("dilation_height_factor", "int")),
-    "TfLitePoolParams": (("padding", "enum"), ("stride_width", "int"), ("stride_height", "int"),
-                         ("filter_width", "int"), ("filter_height", "int"), ("activation", "enum"),
-                         ("computed.padding", "TfLitePaddingValues")),
-    # The last two members are newer than the TFLM commit read (FullyConnectedOptions.quant_spec):
-    # only the installed wheel has them; its ParseFullyConnected allocates 32 bytes, 8-aligned.
-    "TfLiteFullyConnectedParams": (("activation", "enum"), ("weights_format", "enum"), ("keep_num_dims", "bool"),
-                                   ("asymmetric_quantize_inputs", "bool"), ("quantized_bias_type", "enum"),
-                                   ("quant_spec", "ptr", "wheel"), ("quant_spec_size", "int", "wheel")),
-    "TfLiteSoftmaxParams": (("beta", "float"),),
-    "TfLiteReshapeParams": (("shape", "int32[8]"), ("num_dimensions", "int")),
-    "TfLiteReducerParams": (("keep_dims", "bool"),),
-    "TfLiteAddParams": (("activation", "enum"), ("pot_scale_int16", "bool")),
-    # --- kernel OpData: micro/kernels/conv.h (also DEPTHWISE_CONV_2D's)
-    "OpDataConv": (("padding", "TfLitePaddingValues"), ("input_zero_point", "int32"), ("filter_zero_point", "int32"),
-                   ("output_zero_point", "int32"), ("output_multiplier", "int32"), ("output_shift", "int"),
-                   ("per_channel_output_multiplier", "ptr"), ("per_channel_output_shift", "ptr"),
-                   ("output_activation_min", "int32"), ("output_activation_max", "int32"),
-                   ("filter_buffer_index", "int"), ("weights_scratch_index", "int", "compression"),
-                   ("bias_scratch_index", "int", "compression")),
-    # micro/kernels/fully_connected.h
-    "OpDataFullyConnected": (("output_multiplier", "int32"), ("output_shift", "int"),
-                             ("output_activation_min", "int32"), ("output_activation_max", "int32"),
-                             ("input_quantized_index", "int"), ("input_zero_point", "int32"),
-                             ("filter_zero_point", "int32"), ("output_zero_point", "int32"),
-                             ("filter_buffer_index", "int"), ("per_channel_output_multiplier", "ptr"),
-                             ("per_channel_output_shift", "ptr"), ("is_per_channel", "bool"),
-                             ("weights_scratch_index", "int", "compression"),
-                             ("bias_scratch_index", "int", "compression")),
-    # micro/kernels/pooling.h
-    "OpDataPooling": (("padding", "TfLitePaddingValues"), ("activation_min", "int32"), ("activation_max", "int32"),
-                      ("activation_min_f32", "float"), ("activation_max_f32", "float")),
-    # micro/kernels/reduce.h
-    "OpDataReduce": (("multiplier", "int32"), ("shift", "int"), ("scratch_accumulator_idx", "int"),
-                     ("scratch_resolved_axis_idx", "int"), ("scratch_input_iter_idx", "int"), ("input_zp", "int"),
-                     ("input_scale", "float"), ("output_zp", "int"), ("output_scale", "float"),
-                     ("num_output_elements", "int"), ("num_axis", "int")),
-    # micro/kernels/add.h (kernels/cmsis_nn/add.cc's OpData has the same members)
-    "OpDataAdd": (("requires_broadcast", "bool"), ("input1_shift", "int"), ("input2_shift", "int"),
-                  ("output_activation_min", "int32"), ("output_activation_max", "int32"),
-                  ("input1_multiplier", "int32"), ("input2_multiplier", "int32"), ("output_multiplier", "int32"),
-                  ("output_shift", "int"), ("left_shift", "int"), ("input1_offset", "int32"),
-                  ("input2_offset", "int32"), ("output_offset", "int32"), ("output_activation_min_f32", "float"),
-                  ("output_activation_max_f32", "float")),
-    # kernels/internal/types.h: SOFTMAX's OpData
-    "SoftmaxParams": (("beta", "double"), ("input_multiplier", "int32"), ("input_left_shift", "int32"),
-                      ("reverse_scaling_divisor", "int32"), ("reverse_scaling_right_shift", "int32"),
-                      ("diff_min", "int"), ("zero_point", "int32"), ("scale", "float"), ("table", "ptr"),
-                      ("exp_lut", "ptr"), ("one_over_one_plus_x_lut", "ptr"), ("uint8_table1", "ptr"),
-                      ("uint8_table2", "ptr")),
-    "QuantizationParams": (("zero_point", "int32"), ("scale", "double")),  # kernels/internal/types.h
-    "DequantizationParams": (("scale", "double"), ("zero_point", "int32")),  # kernels/internal/types.h
-    # micro/kernels/quantize.h, micro/kernels/dequantize.h
-    "OpDataQuantizeReference": (("quantization_params", "QuantizationParams"),
-                                ("requantize_output_multiplier", "int32"), ("requantize_output_shift", "int"),
-                                ("input_zero_point", "int32")),
-    "DequantizeOpData": (("quantization_params", "DequantizationParams"), ("output_multiplier", "int32"),
-                         ("output_shift", "int"), ("output_zero_point", "int32")),
-    # micro/kernels/ethos_u/ethosu.cc: the ethos-u custom operator Vela writes
-    "EthosuOpData": (("cms_data_size", "int"), ("base_addr_idx", "int"), ("base_addr_size_idx", "int")),
-    # --- CMSIS-NN kernels' OpData, micro/kernels/cmsis_nn/*.cc (anonymous namespaces)
-    "CmsisNnConvOpData": (("reference_op_data", "OpDataConv"), ("buffer_idx", "int")),  # conv.cc
-    "CmsisNnDepthwiseConvOpData": (("reference_op_data", "OpDataConv"), ("buffer_idx", "int")),  # depthwise_conv.cc
-    "CmsisNnFullyConnectedOpData": (("reference_op_data", "OpDataFullyConnected"),  # fully_connected.cc
-                                    ("buffer_conv_1x1_idx", "int"), ("buffer_idx", "int"), ("kernel_sums", "ptr"),
-                                    ("batches", "int32"), ("accum_depth", "int32"), ("output_depth", "int32")),
-    "CmsisNnPoolingOpData": (("reference_op_data", "OpDataPooling"), ("buffer_idx", "int")),  # pooling.cc
-    "CMSISNNSoftmaxParams": (("softmax_params", "SoftmaxParams"), ("num_rows", "int32"),  # softmax.cc
-                             ("row_size", "int32")),
+    # The builtin-options and OpData structs of each operator are declared with its entry in the op
+    # registry (`mncompile.graph.ops`) and merged in by `_structs()`.
 }
 
 
@@ -324,16 +249,25 @@ def _align_up(n: int, alignment: int) -> int:
 
 
 @cache
+def _structs() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """The core structs above and those of every registered operator."""
+    from mncompile.graph.ops import tflm_structs
+
+    return {**STRUCTS, **tflm_structs()}
+
+
+@cache
 def _layout(name: str, abi: Abi, compression: bool, wheel: bool = False) -> tuple[int, int]:
-    """(sizeof, alignof) of `name` (a struct of `STRUCTS` or a scalar type)."""
+    """(sizeof, alignof) of `name` (a struct of `_structs()` or a scalar type)."""
     match = re.fullmatch(r"(\w+)\[(\d+)\]", name)
     if match:
         size, alignment = _layout(match.group(1), abi, compression, wheel)
         return size * int(match.group(2)), alignment
-    if name not in STRUCTS:
+    structs = _structs()
+    if name not in structs:
         return abi.scalar(name)
     offset, alignment = 0, 1
-    for member in STRUCTS[name]:
+    for member in structs[name]:
         if len(member) > 2 and ((member[2] == "compression" and not compression)
                                 or (member[2] == "wheel" and not wheel)):
             continue
@@ -417,115 +351,25 @@ class _OpAllocations:
     scratch: tuple[int, ...]  # RequestScratchBufferInArena sizes
 
 
-_BUILTIN = {"CONV_2D": "TfLiteConvParams", "DEPTHWISE_CONV_2D": "TfLiteDepthwiseConvParams",
-            "AVERAGE_POOL_2D": "TfLitePoolParams", "MAX_POOL_2D": "TfLitePoolParams",
-            "FULLY_CONNECTED": "TfLiteFullyConnectedParams", "SOFTMAX": "TfLiteSoftmaxParams",
-            "RESHAPE": "TfLiteReshapeParams", "MEAN": "TfLiteReducerParams", "ADD": "TfLiteAddParams",
-            "QUANTIZE": None, "DEQUANTIZE": None, "CUSTOM:ethos-u": None}
+def modelled_ops() -> tuple[str, ...]:
+    """The operators whose TFLM allocations the predictor replays (their registry entries say)."""
+    from mncompile.graph.ops import REGISTRY
 
-_REFERENCE_OP_DATA = {"CONV_2D": "OpDataConv", "DEPTHWISE_CONV_2D": "OpDataConv",
-                      "AVERAGE_POOL_2D": "OpDataPooling", "MAX_POOL_2D": "OpDataPooling",
-                      "FULLY_CONNECTED": "OpDataFullyConnected", "SOFTMAX": "SoftmaxParams", "RESHAPE": None,
-                      "MEAN": "OpDataReduce", "ADD": "OpDataAdd", "QUANTIZE": "OpDataQuantizeReference",
-                      "DEQUANTIZE": "DequantizeOpData", "CUSTOM:ethos-u": "EthosuOpData"}
-
-_CMSIS_OP_DATA = {"CONV_2D": "CmsisNnConvOpData", "DEPTHWISE_CONV_2D": "CmsisNnDepthwiseConvOpData",
-                  "AVERAGE_POOL_2D": "CmsisNnPoolingOpData", "MAX_POOL_2D": "CmsisNnPoolingOpData",
-                  "FULLY_CONNECTED": "CmsisNnFullyConnectedOpData", "SOFTMAX": "CMSISNNSoftmaxParams",
-                  "ADD": "OpDataAdd"}
-
-SUPPORTED_OPS = tuple(_BUILTIN)
-
-
-def _padding(op: Op, in_hw: tuple[int, int], filter_hw: tuple[int, int]) -> tuple[int, int]:
-    """TFLM's ComputePaddingHeightWidth (kernels/padding.h): (height, width) padding."""
-    same = op.option("padding", 0) == 0  # schema Padding: SAME = 0, VALID = 1
-    strides = (op.option("strideH", 1), op.option("strideW", 1))
-    dilations = (op.option("dilationHFactor", 1), op.option("dilationWFactor", 1))
-    pads = []
-    for size, k, s, d in zip(in_hw, filter_hw, strides, dilations, strict=True):
-        effective = (k - 1) * d + 1
-        out = (size + s - 1) // s if same else (size + s - effective) // s
-        pads.append(max((out - 1) * s + effective - size, 0) // 2)
-    return pads[0], pads[1]
+    return tuple(sorted(k for k, spec in REGISTRY.items() if spec.tflm is not None))
 
 
 def _op_allocations(graph: Graph, op: Op, kernels: str) -> _OpAllocations:
-    if op.kind not in _BUILTIN:
+    """What `op`'s kernel allocates, from its entry in the op registry (`mncompile.graph.ops`)."""
+    from mncompile.graph.ops import spec_of
+
+    spec = spec_of(op.kind)
+    if spec is None or spec.tflm is None:
         raise ModelError(f"operator {op.index} ({op.kind}) is not modelled by the arena predictor",
-                         hint=f"the predictor knows {', '.join(SUPPORTED_OPS)}")
-    t = graph.tensors
-    cmsis = kernels == "cmsis-nn" and op.kind in _CMSIS_OP_DATA
-    init = _CMSIS_OP_DATA[op.kind] if cmsis else _REFERENCE_OP_DATA[op.kind]
-    prepare: list[tuple[str, str, int]] = []
-    scratch: list[int] = []
-    inp = t[op.inputs[0]]
-    out = t[op.outputs[0]]
-
-    def per_channel(channels: int) -> None:
-        prepare.append(("per_channel_quantization", "per_channel_output_multiplier", 4 * channels))
-        prepare.append(("per_channel_quantization", "per_channel_output_shift", 4 * channels))
-
-    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and cmsis and t[op.inputs[1]].dtype == "INT4":
-        raise ModelError(f"operator {op.index} ({op.kind}) has int4 weights; CMSIS-NN's int4 buffers are not "
-                         "modelled", hint="predict with kernels='reference'")
-    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        filt = t[op.inputs[1]]
-        quantized = inp.dtype in ("INT8", "INT16")
-        if op.kind == "CONV_2D":
-            channels = filt.shape[0]  # kConvQuantizedDimension
-        else:
-            channels = filt.shape[3]  # kDepthwiseConvQuantizedDimension
-        if not cmsis or quantized:  # the reference Prepare allocates them for every type
-            per_channel(channels)
-        if filt.dtype == "INT4":
-            scratch.append(math.prod(filt.shape))  # unpacked filter
-        elif cmsis and inp.dtype == "INT8":
-            scratch.extend(_cmsis_conv_scratch(op, inp.shape, filt.shape, out.shape))
-    elif op.kind == "FULLY_CONNECTED":
-        filt = t[op.inputs[1]]
-        if filt.quant is not None and filt.quant.per_channel:
-            per_channel(len(filt.quant.scales))
-        if filt.dtype == "INT4":
-            scratch.append(math.prod(filt.shape))
-        elif cmsis and inp.dtype == "INT8":
-            # conv 1x1 path only for outputs of rank > 2 with accum depth % 4 == 0; on a DSP core
-            # arm_fully_connected_s8_get_buffer_size and (GCC) the 1x1 fast buffer are 0 bytes.
-            if len(out.shape) > 2 and filt.shape[-1] % 4 == 0 and not (filt.quant and filt.quant.per_channel):
-                scratch.append(out.shape[-1] * 4 * 2)
-    elif op.kind == "AVERAGE_POOL_2D" and cmsis and inp.dtype == "INT8":
-        scratch.append(4 * out.shape[3])  # arm_avgpool_s8_get_buffer_size, DSP: ch * sizeof(int32)
-    elif op.kind == "SOFTMAX" and inp.dtype == "INT16":
-        raise ModelError(f"operator {op.index} (SOFTMAX) has int16 input; its lookup tables are not modelled")
-    elif op.kind == "CUSTOM:ethos-u":
-        # Prepare requests the NPU base address table (uint64_t) and its sizes (size_t) for every
-        # input and output. The kernel is only built for Arm, where size_t is 4 bytes.
-        n = len(op.inputs) + len(op.outputs)
-        scratch.extend((8 * n, 4 * n))
-    elif op.kind == "MEAN":
-        axis = t[op.inputs[1]]
-        if inp.dtype in ("INT8", "INT16"):
-            scratch.append(4 * math.prod(out.shape))  # accumulator, one int32 per output element
-        scratch.append(4 * len(inp.shape))  # input iterator
-        scratch.append(4 * math.prod(axis.shape))  # resolved axes
-    return _OpAllocations(_BUILTIN[op.kind], init, tuple(prepare), tuple(scratch))
-
-
-def _cmsis_conv_scratch(op: Op, in_shape, filter_shape, out_shape) -> list[int]:
-    """CMSIS-NN's buffer size for an int8 conv or depthwise conv on a DSP core (no MVE), GCC."""
-    pad_h, pad_w = _padding(op, (in_shape[1], in_shape[2]), (filter_shape[1], filter_shape[2]))
-    kh, kw = filter_shape[1], filter_shape[2]
-    dilated = op.option("dilationHFactor", 1) != 1 or op.option("dilationWFactor", 1) != 1
-    if op.kind == "CONV_2D":
-        cin = filter_shape[3]
-        if pad_h == 0 and pad_w == 0 and kh == 1 and kw == 1 and not dilated and in_shape[3] == cin:
-            return []  # 1x1: arm_convolve_1x1_s8_fast_get_buffer_size_dsp is 0 unless armclang
-        return [4 * _align_up(kh * kw * in_shape[3], 4)]  # arm_convolve_s8_get_buffer_size: 2 * cols * int16
-    if in_shape[3] != out_shape[3] or in_shape[0] != 1 or dilated:
-        return []
-    if kh == 3 and kw == 3 and pad_h <= 1 and pad_w <= 1:
-        return []  # arm_depthwise_conv_3x3_s8 needs no buffer
-    return [2 * in_shape[3] * kh * kw]  # arm_depthwise_conv_s8_opt_get_buffer_size_dsp
+                         hint=f"the predictor knows {', '.join(modelled_ops())}")
+    tflm = spec.tflm
+    cmsis = kernels == "cmsis-nn" and tflm.cmsis_op_data is not None
+    found = tflm.allocate(graph, op, cmsis)
+    return _OpAllocations(tflm.builtin, tflm.cmsis_op_data if cmsis else tflm.op_data, found.prepare, found.scratch)
 
 
 def kernel_scratch_requests(graph: Graph, kernels: str = "reference") -> tuple[ScratchRequest, ...]:
@@ -594,6 +438,7 @@ class ArenaPrediction:
     runtime: str
     scratch_requests: tuple[ScratchRequest, ...]
     allocations: tuple[Allocation, ...]
+    exact: bool = True  # False: measured on the host interpreter (an operator the predictor does not model)
 
     def recorded(self) -> dict[str, dict[str, int]]:
         """The categories a RecordingMicroAllocator prints for this model (used bytes include
@@ -613,7 +458,8 @@ class ArenaPrediction:
         document = {"planned_bytes": self.planned, **{f"{t}_bytes": getattr(self, t) for t in TERMS},
                     "alignment_padding_bytes": self.alignment_padding, "persistent_bytes": self.persistent,
                     "total_bytes": self.total, "pointer_size": self.pointer_size, "kernels": self.kernels,
-                    "runtime": self.runtime, "scratch_requests": [s.to_json() for s in self.scratch_requests]}
+                    "runtime": self.runtime, "scratch_requests": [s.to_json() for s in self.scratch_requests],
+                    "exact": self.exact}
         if allocations:
             document["allocations"] = [a.to_json() for a in self.allocations]
         return document
@@ -695,3 +541,21 @@ def predict_arena(graph: Graph, planned_bytes: int, pointer_size: int = 8, kerne
     return ArenaPrediction(planned=planned_bytes, **terms, alignment_padding=padding, persistent=used,
                            total=planned_bytes + used, pointer_size=pointer_size, kernels=kernels,
                            runtime=rt.describe(), scratch_requests=requests, allocations=tuple(ledger))
+
+
+def measured_arena(report: dict, pointer_size: int, kernels: str, unmodelled: tuple[str, ...],
+                   extra_scratch: int = 0) -> ArenaPrediction:
+    """The arena of a model with operators the predictor does not model (`unmodelled`), from the
+    host interpreter's RecordingMicroAllocator report (`mncompile.validate.host_arena`): exact for
+    the host (pointer_size 8); for a 32-bit device an upper bound (its pointers and structs are no
+    larger), plus `extra_scratch` (CMSIS-NN's scratch buffers of the modelled operators, which the
+    host's reference kernels do not request). Labelled: not predicted."""
+    head = int(report["head"]) + extra_scratch
+    tail = int(report["tail"])
+    how = ("measured on the tflite-micro host interpreter" if pointer_size == 8
+           else "an upper bound derived from the host interpreter's measurement (64-bit)")
+    runtime = f"{how}, not predicted: {', '.join(unmodelled)} not modelled; {kernels} kernels"
+    zero = dict.fromkeys(TERMS, 0)
+    return ArenaPrediction(planned=head, **zero, alignment_padding=0, persistent=tail, total=head + tail,
+                           pointer_size=pointer_size, kernels=kernels, runtime=runtime, scratch_requests=(),
+                           allocations=(), exact=False)

@@ -1,0 +1,195 @@
+"""Rendering: the lowered kernel calls and the arena plan become ``model.c`` and ``model.h``.
+
+The sources come from Jinja templates (``templates/aot/model/``), like every other generated
+file; this module only prepares their context: C literals for the constant tables
+(`mncompile.ctext`), each call's parameter struct, the body lines with arena offsets from the
+memory plan, and the input/output text of a float I/O edge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mncompile.ctext import c_comment_text, c_float
+from mncompile.graph.ir import Graph
+from mncompile.graph.ops.registry import Arg, KernelCall, Table
+
+C_TYPES = {"INT8": "int8_t", "FLOAT32": "float"}
+INTS_PER_LINE = 16
+
+
+def _c_int(v: int) -> str:
+    v = int(v)
+    return "(-2147483647 - 1)" if v == -(1 << 31) else str(v)
+
+
+def rows(values: np.ndarray, indent: str = "    ") -> str:
+    flat = [_c_int(v) for v in np.asarray(values).reshape(-1)]
+    return "\n".join(indent + ", ".join(flat[i:i + INTS_PER_LINE]) + "," for i in range(0, len(flat), INTS_PER_LINE))
+
+
+def constant_bytes(calls: tuple[KernelCall, ...]) -> int:
+    """Flash the generated constants take: every table (at least one element) and every field of a
+    parameter struct (4 bytes each: int32, float or pointer; an array field 4 bytes an element)."""
+    total = 0
+    for call in calls:
+        total += constant_bytes(call.parts) if call.parts else 0
+        total += sum(t.nbytes for t in call.tables)
+        for _, value in call.fields:
+            total += 4 * len(value) if isinstance(value, tuple) else 4
+    return total
+
+
+def _field(prefix: str, value: object) -> str:
+    if isinstance(value, tuple):
+        return "{" + ", ".join(_c_int(v) for v in value) + "}"
+    if isinstance(value, Table):
+        return f"{prefix}_{value.name}"
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return c_float(value)  # reads back to the same float32
+    return _c_int(value)
+
+
+def _arg(prefix: str, node: int, arg: Arg, memory, inplace: bool) -> str:
+    if arg.tensor is not None:
+        return f"MN_T({memory.offset(arg.tensor)})"
+    if arg.table is not None:
+        return f"{prefix}_{arg.table}"
+    if arg.scratch:
+        return f"MN_T({memory.scratch_offset(node)})" if inplace else "NULL"
+    if arg.io is not None:
+        return arg.io
+    return "NULL"
+
+
+def _decls_and_body(calls, graph: Graph, memory) -> tuple[list[dict], list[str]]:
+    decls, body = [], []
+    for call in calls:
+        name = c_comment_text(graph.layer_name(graph.ops[call.node].outputs[0]))
+        if call.kernel is None:  # a view
+            body.append(f"    /* node {call.node}: {call.kind} {name}{call.comment}: a view, nothing to run */")
+            continue
+        inplace = call.node in memory.inplace
+        body.append(f"    /* node {call.node}: {call.kind} {name}" + (" (in place)" if inplace else "") + " */")
+        parts = call.parts or (call,)
+        for j, part in enumerate(parts):
+            struct = f"L{call.node}" if not call.parts else f"L{call.node}_{j}"
+            prefix = f"L{call.node}" if not call.parts else f"L{call.node}_{j}"
+            for t in part.tables:
+                values = np.asarray(t.values).reshape(-1)
+                decls.append({"comment": f"node {call.node}: {t.comment}", "ctype": t.ctype,
+                              "name": f"{prefix}_{t.name}", "count": max(values.size, 1),
+                              "rows": rows(values) if values.size else "    0,"})
+            decls.append({"comment": f"node {call.node}: {part.title or part.kind} {name}{part.comment}",
+                          "ctype": part.params_type, "name": struct, "rows": None,
+                          "fields": [(key, _field(prefix, value)) for key, value in part.fields]})
+            args = ", ".join([f"&{struct}", *(_arg(prefix, call.node, a, memory, inplace) for a in part.args)])
+            body.append(f"    if ({part.kernel}({args}) != MN_OK) return {call.node + 1};")
+    return decls, body
+
+
+def _int8_side(graph: Graph, tensor: int) -> tuple[float, int]:
+    """(scale, zero point) of the int8 tensor a float edge's QUANTIZE writes (DEQUANTIZE reads)."""
+    q = graph.tensors[tensor].quant
+    return float(np.float32(q.scale)), int(q.zero_point)
+
+
+def _io_text(graph: Graph, edges) -> tuple[str, str]:
+    """The header's comments on the input and the output."""
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    shape_in = ", ".join(str(d) for d in tin.shape)
+    shape_out = ", ".join(str(d) for d in tout.shape)
+    if edges.quantize is not None:
+        k = edges.quantize
+        scale, zp = _int8_side(graph, graph.ops[k].outputs[0])
+        text_in = (f"/* Input: float32 [{shape_in}], the caller's buffer. Node {k} (QUANTIZE) turns it into the\n"
+                   f" * model's int8 input: q = round(x / scale) + zero_point, saturated to int8 (scale {scale:.9g},\n"
+                   f" * zero point {zp}). */")
+    else:
+        text_in = f"/* Input: int8 [{shape_in}], real = scale * (q - zero_point). */"
+    if edges.dequantize is not None:
+        k = edges.dequantize
+        scale, zp = _int8_side(graph, graph.ops[k].inputs[0])
+        text_out = (f"/* Output: float32 [{shape_out}], written to the caller's buffer by node {k} (DEQUANTIZE):\n"
+                    f" * x = scale * (q - zero_point) of the model's int8 output q (scale {scale:.9g}, zero point "
+                    f"{zp}). */")
+    else:
+        text_out = f"/* Output: int8 [{shape_out}]. */"
+    return text_in, text_out
+
+
+_MODEL_INPUT = """int8_t *model_input(void)
+{
+    return MN_T(MODEL_INPUT_OFFSET);
+}
+"""
+_MODEL_OUTPUT = """const int8_t *model_output(void)
+{
+    return MN_T(MODEL_OUTPUT_OFFSET);
+}
+"""
+
+
+def render_sources(p, calls: tuple[KernelCall, ...], graph: Graph, edges, name: str, version: str) -> tuple[str, str]:
+    """(model.c, model.h) of the program `p` (`AotProgram`, whose memory plan places the tensors)."""
+    from mncompile.resources import jinja_environment, templates_dir
+
+    env = jinja_environment(templates_dir() / "aot" / "model")
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    float_in, float_out = p.input_offset is None, p.output_offset is None
+    ctype_in, ctype_out = C_TYPES[p.input_dtype], C_TYPES[p.output_dtype]
+    text_in, text_out = _io_text(graph, edges)
+    header_accessors = []
+    if not float_in:
+        header_accessors.append("/* The arena's input tensor: write the input here and pass it to model_invoke() to "
+                                "save the copy\n * (model_invoke() may overwrite it). */\nint8_t *model_input(void);\n")
+    if not float_out:
+        header_accessors.append("/* The arena's output tensor, valid after model_invoke() until the next call. */\n"
+                                "const int8_t *model_output(void);\n")
+    common = {"version": version, "name": c_comment_text(name), "p": p, "ctype_in": ctype_in, "ctype_out": ctype_out}
+    header = env.get_template("model.h.j2").render(
+        **common, text_in=text_in, text_out=text_out, float_in=int(float_in), float_out=int(float_out),
+        n_in=tin.nbytes // (4 if float_in else 1), n_out=tout.nbytes // (4 if float_out else 1),
+        what_in="MODEL_INPUT_ELEMENTS float" if float_in else "MODEL_INPUT_BYTES int8",
+        what_out="MODEL_OUTPUT_ELEMENTS float" if float_out else "MODEL_OUTPUT_BYTES int8",
+        copy_in=("`in` is read by the QUANTIZE node (never copied\n * or written)" if float_in
+                 else "`in` is copied into the arena unless it is model_input()"),
+        copy_out=("`out` is written by the DEQUANTIZE node and must not\n * overlap `in`" if float_out
+                  else "`out` may be any\n * buffer, or model_output() itself"),
+        accessors=("\n" + "\n".join(header_accessors)) if header_accessors else "")
+
+    mem = p.memory
+    layout = []
+    for b, off in sorted(zip(mem.buffers, mem.plan.offsets, strict=True), key=lambda x: (x[0].first, x[1])):
+        if b.id < len(mem.groups):  # tensors sharing these bytes: views and in-place outputs
+            what = " = ".join(f"t{t} {graph.layer_name(t)}" for t in mem.groups[b.id])
+        else:
+            what = b.name
+        layout.append(f" *   [{off:>8}, {off + b.size:>8})  t={b.first:>3}..{b.last:<3} {c_comment_text(what)}")
+    outside = []
+    if float_in:
+        outside.append(f"input t{graph.inputs[0]} (float32, `in`)")
+    if float_out:
+        outside.append(f"output t{graph.outputs[0]} (float32, `out`)")
+    if outside:
+        layout.append(f" * Not in the arena (the caller's buffers): {c_comment_text(', '.join(outside))}.")
+    defines, accessors, prologue, epilogue = [], [], "", ""
+    if not float_in:
+        defines.append(f"#define MODEL_INPUT_OFFSET {p.input_offset}")
+        accessors.append(_MODEL_INPUT)
+        prologue = ("    if (in != MN_T(MODEL_INPUT_OFFSET)) {\n        memcpy(MN_T(MODEL_INPUT_OFFSET), in, "
+                    "MODEL_INPUT_BYTES);\n    }\n")
+    if not float_out:
+        defines.append(f"#define MODEL_OUTPUT_OFFSET {p.output_offset}")
+        accessors.append(_MODEL_OUTPUT)
+        epilogue = ("    if (out != MN_T(MODEL_OUTPUT_OFFSET)) {\n        memcpy(out, MN_T(MODEL_OUTPUT_OFFSET), "
+                    "MODEL_OUTPUT_BYTES);\n    }\n")
+    includes = "#include <stddef.h>\n#include <stdint.h>\n" + ("#include <string.h>\n" if prologue or epilogue else "")
+    decls, body = _decls_and_body(calls, graph, mem)
+    source = env.get_template("model.c.j2").render(
+        **common, inplace=", ".join(str(k) for k in mem.inplace) or "none", layout=layout, includes=includes,
+        defines=defines, decls=decls, accessors=accessors, prologue=prologue, body="\n".join(body),
+        epilogue=epilogue)
+    return source, header
