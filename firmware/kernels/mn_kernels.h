@@ -494,4 +494,9 @@ static inline int32_t mn_dot_s8(const int8_t *w, const int8_t *x, int32_t n, int
 }
 #endif
 
+/* The kernel families declared in their own headers. */
+#include "mn_kernels_elementwise.h"
+#include "mn_kernels_movement.h"
+#include "mn_kernels_pool.h"
+
 #endif /* MN_KERNELS_H */
