@@ -183,6 +183,18 @@ def board_instructions_per_tick(project: Path, board: str) -> float | int | None
     return None
 
 
+def kernel_set(name: str) -> str:
+    """The manifest's key for a kernel set the firmware or the build names ("CMSIS-NN" -> "cmsis-nn")."""
+    return name.strip().lower()
+
+
+def tflm_commit_of(firmware: FirmwareBuild) -> str | None:
+    """The tflite-micro commit the build used, as cmake/tflm.cmake records it (None: not recorded,
+    e.g. a TFLM_ROOT that is no git checkout: held to the prediction as the pinned commit)."""
+    marker = Path(firmware.build_dir) / "mncompile-tflm-commit.txt"
+    return (marker.read_text().strip() or None) if marker.is_file() else None
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -439,13 +451,22 @@ def assess(proj: Project, tgt: Target, machine: str, firmware: FirmwareBuild, qe
 
     notes = []
     banner = re.search(r"^mncompile firmware: .*, (?:TFLM (\S+)|mncompile (AOT)) kernels$", qemu.output, re.M)
-    kernels = (banner.group(1) or banner.group(2).lower()) if banner else firmware.kernels
-    predicted = proj.manifest.get("arena", {}).get("predicted_bytes", {}).get(kernels)
-    reserved = proj.manifest.get("arena", {}).get("reserved_bytes", {}).get(kernels)
-    if report.arena_used is not None and predicted is not None and report.arena_used != predicted:
-        notes.append(f"arena_used_bytes() is {report.arena_used:,} B, mncompile predicted {predicted:,} B for "
-                     f"{kernels} kernels ({report.arena_used - predicted:+,} B); the prediction models tflite-micro "
-                     f"{TFLM_COMMIT[:12]}, another TFLM may differ")
+    kernels = kernel_set(banner.group(1) or banner.group(2)) if banner else kernel_set(firmware.kernels)
+    arena = proj.manifest.get("arena", {})
+    predicted = arena.get("predicted_bytes", {}).get(kernels)
+    reserved = arena.get("reserved_bytes", {}).get(kernels)
+    exact = kernels not in arena.get("bounds", ())  # an upper bound (a measured/derived arena) is no prediction
+    if report.arena_used is not None and predicted is None:
+        problems.append(f"mncompile.json has no arena prediction for the {kernels} kernels the firmware runs")
+    elif report.arena_used is not None and report.arena_used != predicted:
+        what = (f"arena_used_bytes() is {report.arena_used:,} B, mncompile predicted {predicted:,} B for {kernels} "
+                f"kernels ({report.arena_used - predicted:+,} B)")
+        if exact and tflm_commit_of(firmware) in (None, TFLM_COMMIT):
+            problems.append(what + f"; the prediction models tflite-micro {TFLM_COMMIT[:12]} exactly")
+        elif not exact and report.arena_used <= predicted:
+            notes.append(what + ": within the upper bound mncompile derived from the host interpreter")
+        else:
+            notes.append(what + f"; the prediction models tflite-micro {TFLM_COMMIT[:12]}, another TFLM may differ")
     modified = modified_files(proj)
     if modified:
         notes.append(f"changed since emit: {', '.join(modified)}")

@@ -327,6 +327,15 @@ if(TFLM_ROOT)
   _mncompile_tflm_require("tflite-micro" "${_mncompile_tflm_root}"
     "tensorflow/lite/micro/micro_interpreter.cc"
     "TFLM_ROOT must be a tflite-micro checkout (git clone https://github.com/tensorflow/tflite-micro).")
+  # Which commit it is, when it is a git checkout: `mncompile run` holds the arena to the byte only
+  # on the commit the prediction models.
+  find_package(Git QUIET)
+  set(_mncompile_tflm_commit "")
+  if(GIT_FOUND)
+    execute_process(COMMAND "${GIT_EXECUTABLE}" -C "${_mncompile_tflm_root}" rev-parse HEAD
+                    OUTPUT_VARIABLE _mncompile_tflm_commit OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  endif()
+  file(WRITE "${CMAKE_BINARY_DIR}/mncompile-tflm-commit.txt" "${_mncompile_tflm_commit}\n")
 else()
   include(FetchContent)
   set(_mncompile_tflm_root "${FETCHCONTENT_BASE_DIR}/tflite_micro-src")
@@ -337,6 +346,7 @@ else()
     "tensorflow/lite/micro/micro_interpreter.cc"
     "The download of tflite-micro ${MNCOMPILE_TFLM_COMMIT} is incomplete: delete it and configure again.")
   set(_mncompile_tflm_fetched ON)
+  file(WRITE "${CMAKE_BINARY_DIR}/mncompile-tflm-commit.txt" "${MNCOMPILE_TFLM_COMMIT}\n")
 endif()
 
 set(_mncompile_tflm_downloads "${_mncompile_tflm_root}/tensorflow/lite/micro/tools/make/downloads")
