@@ -139,6 +139,24 @@ def _wrong_options(m):
     op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.SoftmaxOptions, s.SoftmaxOptionsT()
 
 
+def _op_version(m):
+    m.operatorCodes[_sub(m).operators[0].opcodeIndex].version = 99
+
+
+def _weight_zero_point(m):
+    q = _sub(m).tensors[_tensor_of(m, "CONV_2D", "inputs", 1)].quantization
+    q.zeroPoint = np.full(len(q.scale), 3, dtype=np.int64)
+
+
+def _activation(m):
+    _sub(m).operators[0].builtinOptions.fusedActivationFunction = 5
+
+
+def _no_bias(m):
+    op = _sub(m).operators[0]
+    op.inputs = np.array([*op.inputs[:2], -1], dtype=np.int32)
+
+
 # (case, edit, words the message must contain)
 INVALID = [
     ("schema version 4", _set_version, ["schema version 4"]),
@@ -162,6 +180,10 @@ INVALID = [
     ("output shape", _output_shape, ["operator 0 (CONV_2D)", "output has shape [1, 7, 6, 8]"]),
     ("graph output is a constant", _graph_output, ["is a constant"]),
     ("options of another operator", _wrong_options, ["operator 0 (CONV_2D) stores its options as SoftmaxOptions"]),
+    ("operator version 99", _op_version, ["operator code 0 (CONV_2D) has version 99"]),
+    ("asymmetric int8 weights", _weight_zero_point, ["operator 0 (CONV_2D)", "zero points [3]", "symmetric"]),
+    ("fused activation 5", _activation, ["operator 0 (CONV_2D)", "fused activation 5"]),
+    ("quantized convolution without a bias", _no_bias, ["operator 0 (CONV_2D)", "without a bias"]),
 ]
 
 
@@ -182,16 +204,29 @@ def test_an_invalid_model_is_a_model_error_naming_the_defect(case, change, words
     assert "bad.tflite" in err.value.message
 
 
-@pytest.mark.parametrize(("case", "change"), [(c[0], c[1]) for c in INVALID[:6]], ids=[c[0] for c in INVALID[:6]])
-def test_emit_refuses_an_invalid_model_and_writes_nothing(case, change, tmp_path):
+# The cases through the command line: emit (both backends, alternately) and plan --json.
+CLI_CASES = [(c[0], c[1], ("tflm", "aot")[k % 2]) for k, c in enumerate(INVALID[:6])]
+
+
+@pytest.mark.parametrize(("case", "change", "backend"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_emit_refuses_an_invalid_model_and_writes_nothing(case, change, backend, tmp_path):
     model = tmp_path / "bad.tflite"
     model.write_bytes(_edit(change))
-    for backend in ("tflm", "aot"):
-        out = tmp_path / f"project-{backend}"
-        proc = run_cli("emit", str(model), "--target", "cortex-m7", "-o", str(out), "--backend", backend, "--json")
-        assert proc.returncode == 4, (case, proc.stderr)
-        assert json.loads(proc.stdout)["error"] == "model"
-        assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bad.tflite"]
+    out = tmp_path / "project"
+    proc = run_cli("emit", str(model), "--target", "cortex-m7", "-o", str(out), "--backend", backend, "--json")
+    assert proc.returncode == 4, (case, proc.stderr)
+    assert json.loads(proc.stdout)["error"] == "model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tflite"]
+
+
+def test_plan_json_refuses_an_invalid_model_with_one_document(tmp_path):
+    model = tmp_path / "bad.tflite"
+    model.write_bytes(_edit(_bad_name))
+    proc = run_cli("plan", str(model), "-o", str(tmp_path / "p"), "--json")
+    assert proc.returncode == 4, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["exit_code"] == 4 and "tensor 3" in doc["message"] and "not UTF-8" in doc["message"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tflite"]
 
 
 # ---------------------------------------------------------------------------------------------

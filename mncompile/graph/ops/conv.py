@@ -42,7 +42,8 @@ def _convolution(g: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor | None, Tenso
         c.rank(t, 4, role)
     weights_types(x, w, b, y)
     # TFLite's quantized convolutions require a bias (lite/kernels/conv.cc, depthwise_conv.cc Prepare)
-    c.need(b is not None or x.dtype not in c.QUANTIZED, f"is a {x.dtype} convolution without a bias (input 2)")
+    c.need(b is not None or x.dtype not in c.QUANTIZED,
+           f"is a quantized ({x.dtype}) convolution without a bias (input 2); TFLite's quantized kernels need one")
     c.activation(op)
     c.per_tensor(x, y)
     return x, w, b, y
