@@ -158,12 +158,16 @@ def tiny_project(tmp_path_factory) -> Path:
 
 
 def _console(doc: dict, fail: dict[int, tuple[int, int, int]] | None = None, count: int | None = None,
-             status: int = 0) -> str:
-    """What the firmware prints for the project of manifest `doc` (see templates/tflm/src/main.cc.j2)."""
-    predicted = doc["arena"]["predicted_bytes"]["reference"]
-    lines = ["mncompile firmware: tiny_int8.tflite on cortex-m7 (board mps2-an500), TFLM reference kernels",
-             f"arena: {doc['arena']['reserved_bytes']['reference']} bytes reserved, arena_used_bytes() = "
-             f"{predicted}, predicted {predicted}"]
+             status: int = 0, kernels: str = "reference", used: int | None = None) -> str:
+    """What the firmware prints for the project of manifest `doc` (see templates/tflm/src/main.cc.j2):
+    its banner names `kernels` as the firmware does ("reference" or "CMSIS-NN"); `used` is the
+    arena_used_bytes() it reports (default: the prediction)."""
+    key = kernels.lower()
+    predicted = doc["arena"]["predicted_bytes"][key]
+    used = predicted if used is None else used
+    lines = [f"mncompile firmware: tiny_int8.tflite on cortex-m7 (board mps2-an500), TFLM {kernels} kernels",
+             f"arena: {doc['arena']['reserved_bytes'][key]} bytes reserved, arena_used_bytes() = "
+             f"{used}, predicted {predicted}"]
     total = doc["golden"]["count"] if count is None else count
     for v in range(total):
         if fail and v in fail:
@@ -174,7 +178,7 @@ def _console(doc: dict, fail: dict[int, tuple[int, int, int]] | None = None, cou
             lines.append(f"vector {v}: PASS, class {top} (x), {1000 + v} SysTick ticks")
     if status in (0, 1):
         passed = total - len(fail or {})
-        lines.append(f"summary: {passed}/{doc['golden']['count']} PASS, arena_used_bytes {predicted}, 4000 "
+        lines.append(f"summary: {passed}/{doc['golden']['count']} PASS, arena_used_bytes {used}, 4000 "
                      "SysTick ticks in total")
     return "\n".join(lines) + "\n"
 
@@ -226,6 +230,18 @@ def test_verdict_fails_on_a_fail_a_missing_vector_or_a_crash(tiny_project):
     assert [v.status for v in crashed.vectors] == ["PASS", "PASS", "MISSING", "MISSING"]
     assert any("reported 2 of the 4" in p for p in crashed.problems)
     assert any("status 70: the firmware crashed" in p for p in crashed.problems)
+
+
+def test_verdict_checks_the_arena_of_every_kernel_set(tiny_project):
+    # The firmware says "CMSIS-NN", the manifest's key is "cmsis-nn": the check must still run.
+    doc = json.loads((tiny_project / "mncompile.json").read_text())
+    predicted = doc["arena"]["predicted_bytes"]["cmsis-nn"]
+    assert predicted != doc["arena"]["predicted_bytes"]["reference"]  # so the right key is checked
+    ok = _assess(tiny_project, _console(doc, kernels="CMSIS-NN"), 0)
+    assert ok.passed and ok.kernels == "cmsis-nn" and ok.arena_predicted == predicted and ok.arena_matches
+    off = _assess(tiny_project, _console(doc, kernels="CMSIS-NN", used=predicted + 16), 0)
+    assert not off.passed and off.arena_matches is False
+    assert any("mncompile predicted" in p and "cmsis-nn" in p and "+16 B" in p for p in off.problems)
 
 
 def test_verdict_catches_an_edited_reference(tiny_project, tmp_path):

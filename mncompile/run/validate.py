@@ -465,6 +465,8 @@ def assess(proj: Project, tgt: Target, machine: str, firmware: FirmwareBuild, qe
             problems.append(what + f"; the prediction models tflite-micro {TFLM_COMMIT[:12]} exactly")
         elif not exact and report.arena_used <= predicted:
             notes.append(what + ": within the upper bound mncompile derived from the host interpreter")
+        elif not exact:
+            problems.append(what + ": beyond the upper bound mncompile derived from the host interpreter")
         else:
             notes.append(what + f"; the prediction models tflite-micro {TFLM_COMMIT[:12]}, another TFLM may differ")
     modified = modified_files(proj)
