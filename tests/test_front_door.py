@@ -148,6 +148,11 @@ def _weight_zero_point(m):
     q.zeroPoint = np.full(len(q.scale), 3, dtype=np.int64)
 
 
+def _unknown_op(m):
+    code = m.operatorCodes[_sub(m).operators[0].opcodeIndex]
+    code.builtinCode = code.deprecatedBuiltinCode = schema().BuiltinOperator.UNPACK
+
+
 def _activation(m):
     _sub(m).operators[0].builtinOptions.fusedActivationFunction = 5
 
@@ -182,6 +187,7 @@ INVALID = [
     ("options of another operator", _wrong_options, ["operator 0 (CONV_2D) stores its options as SoftmaxOptions"]),
     ("operator version 99", _op_version, ["operator code 0 (CONV_2D) has version 99"]),
     ("asymmetric int8 weights", _weight_zero_point, ["operator 0 (CONV_2D)", "zero points [3]", "symmetric"]),
+    ("operator without a registry entry", _unknown_op, ["operator 0 (UNPACK)", "no entry in mncompile's op registry"]),
     ("fused activation 5", _activation, ["operator 0 (CONV_2D)", "fused activation 5"]),
     ("quantized convolution without a bias", _no_bias, ["operator 0 (CONV_2D)", "without a bias"]),
 ]

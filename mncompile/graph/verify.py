@@ -17,8 +17,9 @@ message naming the operator (index and type) or tensor and what is wrong:
    output of an EARLIER operator (so no cycles, no swapped or dropped operators); every tensor
    written once; every graph output written by an operator. (Inputs of Vela's ``ethos-u``
    operator are exempt: its scratch tensors are only read.)
-4. **each operator**: its options are stored as the union member of its type, and the checks
-   of its entry in the op registry (`mncompile.graph.ops`: shapes, types, quantization axes).
+4. **each operator**: it has an entry in the op registry (`mncompile.graph.ops`; an operator
+   without one is an `UnsupportedOpError`: nothing could check it), its options are stored as the
+   union member of its type, and its entry's checks pass (shapes, types, quantization axes).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import math
 
 import numpy as np
 
-from mncompile.errors import ModelError
+from mncompile.errors import ModelError, UnsupportedOpError
 from mncompile.graph.ir import ITEMSIZE, Graph, Op, Tensor
 from mncompile.graph.ops import OpCheckError, spec_of
 from mncompile.graph.reader import enum_names
@@ -213,8 +214,13 @@ def _dataflow(graph: Graph, source: str, variables: set[int]) -> None:
 
 def _op(graph: Graph, op: Op, source: str) -> None:
     spec = spec_of(op.kind)
-    if spec is None:
-        return  # an operator mncompile does not know: the generic checks only
+    if spec is None:  # nothing checks it, so nothing downstream may trust it
+        from mncompile.graph.ops import REGISTRY
+
+        known = ", ".join(sorted(k for k in REGISTRY if not k.startswith("CUSTOM:")))
+        raise UnsupportedOpError(f"{source}: operator {op.index} ({op.kind}) has no entry in mncompile's op registry, "
+                                 "so mncompile cannot verify or compile it",
+                                 hint=f"the operators mncompile verifies: {known} (README: Supported operators)")
     if spec.options is not None and op.options_type not in ("NONE", spec.options):
         raise _error(source, f"operator {op.index} ({op.kind}) stores its options as {op.options_type}, not "
                              f"{spec.options}")
