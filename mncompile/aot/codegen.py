@@ -16,10 +16,15 @@ The generated code has no interpreter, no flatbuffer, no heap and no Prepare ste
   (`mncompile.graph.ops.quantmath`), which reproduces TFLM's Prepare bit for bit;
 - activations live in ONE static arena, ``static uint8_t arena[N]``, 16-byte aligned, in the
   linker script's ``.tensor_arena`` section, at offsets from the AOT memory plan
-  (`mncompile.aot.memory`: views alias, depthwise runs in place where its input dies).
+  (`mncompile.aot.memory`: views alias, depthwise runs in place where its input dies);
+- a PAD (or PADV2) with the zero point on H and W, read only by a CONV_2D or DEPTHWISE_CONV_2D,
+  is folded into it (`mncompile.aot.lower.find_folds`): the convolution reads the unpadded input
+  with the padding added to its own top/left padding (taps outside the input add nothing, as
+  TFLM's padded zero points add ``zero_point + input_offset = 0``), so the padded tensor and the
+  copy are gone.
 
-`generate` runs three steps: **lower** (`mncompile.aot.lower`: each node's registry entry turns
-it into a frozen `KernelCall`), **plan** the arena (`mncompile.aot.memory`, with the entries'
+`generate` runs three steps: **lower** (`mncompile.aot.lower`: the PAD folds, then each node's
+registry entry turns it into a frozen `KernelCall`), **plan** the arena (`mncompile.aot.memory`, with the entries'
 view and in-place rules) and **render** (`mncompile.aot.render`: Jinja templates in
 ``templates/aot/model/``).
 
@@ -38,7 +43,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from mncompile.aot.lower import check_supported, float_edges, has_float_io_edges, inplace_candidates, lower_graph
+from mncompile.aot.lower import (
+    Folds,
+    check_supported,
+    find_folds,
+    float_edges,
+    has_float_io_edges,
+    inplace_candidates,
+    lower_graph,
+)
 from mncompile.aot.memory import AotMemory, plan_aot
 from mncompile.aot.render import constant_bytes, render_sources
 from mncompile.ctext import c_comment_text
@@ -73,6 +86,7 @@ class AotProgram:
     input_dtype: str = "INT8"  # INT8, or FLOAT32 at a float I/O edge
     output_dtype: str = "INT8"
     calls: tuple[KernelCall, ...] = dataclasses.field(default=(), compare=False, repr=False)
+    folds: Folds = Folds()  # the PADs folded into the convolution that reads them
 
     @property
     def arena_bytes(self) -> int:
@@ -88,7 +102,7 @@ class AotProgram:
                           "dtype": self.input_dtype.lower()},
                 "output": {"bytes": self.output_bytes, "offset": self.output_offset,
                            "dtype": self.output_dtype.lower()},
-                "kernels": list(self.kernels),
+                "kernels": list(self.kernels), "folded_pads": self.folds.to_json(),
                 "layers": [{"node": layer.index, "op": layer.kind, "name": layer.name, "kernel": layer.kernel,
                             "in_place": layer.inplace} for layer in self.layers],
                 "memory": self.memory.to_json()}
@@ -102,11 +116,13 @@ def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None
 
     graph = model.graph
     check_supported(graph)
-    calls = lower_graph(graph)
-    memory = plan_aot(graph, inplace=inplace, inplace_ok=inplace_candidates(graph))
+    folds = find_folds(graph)
+    calls = lower_graph(graph, folds)
+    memory = plan_aot(graph, inplace=inplace, inplace_ok=inplace_candidates(graph, folds), folds=folds)
     for call in calls:
-        if call.kernel is None and memory.offset(graph.ops[call.node].inputs[0]) != memory.offset(
-                graph.ops[call.node].outputs[0]):
+        op = graph.ops[call.node]
+        if call.kernel is None and call.node not in memory.folded_pads and \
+                memory.offset(op.inputs[0]) != memory.offset(op.outputs[0]):
             raise AssertionError(f"view node {call.node} not aliased to its input")  # a planner bug
     layers = tuple(AotLayer(c.node, c.kind, c_comment_text(graph.layer_name(graph.ops[c.node].outputs[0])), c.kernel,
                             c.node in memory.inplace) for c in calls)
@@ -115,6 +131,6 @@ def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None
     program = AotProgram("", "", memory, layers, constant_bytes(calls), tin.nbytes, tout.nbytes,
                          None if edges.input is not None else memory.offset(tin.index),
                          None if edges.output is not None else memory.offset(tout.index), tin.dtype, tout.dtype,
-                         calls)
+                         calls, folds)
     source, header = render_sources(program, calls, graph, edges, model.name, version or __version__)
     return dataclasses.replace(program, model_c=source, model_h=header)

@@ -8,74 +8,21 @@ and that every activation is int8.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mncompile.errors import UnsupportedOpError
+from mncompile.graph.edges import FloatEdges, float_edges, has_float_io_edges, readers, writer  # noqa: F401
 from mncompile.graph.ir import Graph, Op
 from mncompile.graph.ops import REGISTRY
 from mncompile.graph.ops.lowering import FALLBACK_HINT, unsupported
 from mncompile.graph.ops.registry import KernelCall
+from mncompile.graph.ops.shape import PadFold, pad_fold
 
 
 def supported_ops() -> tuple[str, ...]:
     """The operators the AOT backend compiles (QUANTIZE/DEQUANTIZE: at the float I/O edges only)."""
     return tuple(sorted(k for k, spec in REGISTRY.items() if spec.lower is not None))
-
-
-@dataclass(frozen=True)
-class FloatEdges:
-    """The float I/O edges of an int8 model converted with float input and/or output: the
-    TFLite converter's default (``inference_input_type``/``inference_output_type`` left float32)
-    puts a QUANTIZE float32 -> int8 op on the graph input and a DEQUANTIZE int8 -> float32 op
-    before the graph output. None where the edge is int8 (or not of that form)."""
-
-    input: int | None = None  # the FLOAT32 graph input tensor
-    quantize: int | None = None  # the QUANTIZE op that reads it (its only reader)
-    output: int | None = None  # the FLOAT32 graph output tensor
-    dequantize: int | None = None  # the DEQUANTIZE op that writes it
-
-    @property
-    def any(self) -> bool:
-        return self.quantize is not None or self.dequantize is not None
-
-    @property
-    def tensors(self) -> frozenset[int]:
-        """The float tensors the caller owns (not in the arena)."""
-        return frozenset(t for t in (self.input, self.output) if t is not None)
-
-
-def readers(graph: Graph, tensor: int) -> list[Op]:
-    return [op for op in graph.ops if tensor in graph.activation_inputs(op)]
-
-
-def writer(graph: Graph, tensor: int) -> Op | None:
-    return next((op for op in graph.ops if tensor in op.outputs), None)
-
-
-def float_edges(graph: Graph) -> FloatEdges:
-    """Which of the graph's (single) input and output are float I/O edges (`FloatEdges`)."""
-    found = {}
-    if len(graph.inputs) == 1:
-        tin = graph.tensors[graph.inputs[0]]
-        rs = readers(graph, tin.index)
-        if (tin.dtype == "FLOAT32" and tin.index not in graph.outputs and len(rs) == 1
-                and rs[0].kind == "QUANTIZE" and len(rs[0].outputs) == 1
-                and graph.tensors[rs[0].outputs[0]].dtype == "INT8"):
-            found.update(input=tin.index, quantize=rs[0].index)
-    if len(graph.outputs) == 1:
-        tout = graph.tensors[graph.outputs[0]]
-        op = writer(graph, tout.index)
-        if (tout.dtype == "FLOAT32" and op is not None and op.kind == "DEQUANTIZE"
-                and len(graph.activation_inputs(op)) == 1
-                and graph.tensors[graph.activation_inputs(op)[0]].dtype == "INT8"):
-            found.update(output=tout.index, dequantize=op.index)
-    return FloatEdges(**found)
-
-
-def has_float_io_edges(graph: Graph) -> bool:
-    """True for an int8 model converted with float input and/or output (`float_edges`): a
-    "tflite-float" model by its input type that the AOT backend still compiles."""
-    return float_edges(graph).any
 
 
 def check_supported(graph: Graph) -> None:
@@ -116,15 +63,79 @@ def check_supported(graph: Graph) -> None:
                                   "output")
 
 
-def lower_graph(graph: Graph) -> tuple[KernelCall, ...]:
-    """Every node as a kernel call (check_supported first)."""
+# ---------------------------------------------------------------------------------------------
+# PAD folded into the convolution that reads it
+
+FOLD_INTO = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+@dataclass(frozen=True)
+class Folds:
+    """The PAD/PADV2 nodes folded into the convolution that follows them (`find_folds`): each such
+    PAD runs no kernel and its output tensor is never made; the convolution reads the PAD's input
+    with the folded padding added to its own (`mncompile.graph.ops.conv`), and the PAD's input
+    lives until the convolution (`mncompile.aot.memory`)."""
+
+    pads: tuple[PadFold, ...] = ()
+
+    def of_pad(self, node: int) -> PadFold | None:
+        return next((f for f in self.pads if f.pad == node), None)
+
+    def of_conv(self, node: int) -> PadFold | None:
+        return next((f for f in self.pads if f.conv == node), None)
+
+    @property
+    def padded(self) -> frozenset[int]:
+        """The PADs' output tensors, which are never made."""
+        return frozenset(f.padded for f in self.pads)
+
+    def input_of(self, op: Op) -> int:
+        """The tensor `op` reads as its input 0: a folded PAD's input, else its own."""
+        fold = self.of_conv(op.index)
+        return fold.source if fold is not None else op.inputs[0]
+
+    def to_json(self) -> list[dict]:
+        return [{"pad": f.pad, "into": f.conv, "tensor": f.padded, "reads": f.source,
+                 "top": f.top, "left": f.left, "bottom": f.bottom, "right": f.right} for f in self.pads]
+
+
+def find_folds(graph: Graph) -> Folds:
+    """Every PAD/PADV2 that folds into the CONV_2D or DEPTHWISE_CONV_2D reading it: the PAD alone
+    must fold (`mncompile.graph.ops.shape.pad_fold`: H/W padding with the zero point, the same
+    quantization in and out), its output must not be a graph output and must be read by that one
+    convolution only, as its input 0. Folding always pays (one tensor and one copy fewer), so every
+    PAD that can fold does."""
+    folds = []
+    for op in graph.ops:
+        fold = pad_fold(graph, op)
+        if fold is None or fold.padded in graph.outputs:
+            continue
+        rs = [r for r in graph.ops if fold.padded in r.inputs]
+        if len(rs) != 1 or rs[0].kind not in FOLD_INTO or list(rs[0].inputs).count(fold.padded) != 1 \
+                or rs[0].inputs[0] != fold.padded:
+            continue
+        folds.append(dataclasses.replace(fold, conv=rs[0].index))
+    return Folds(tuple(folds))
+
+
+def lower_graph(graph: Graph, folds: Folds = Folds()) -> tuple[KernelCall, ...]:
+    """Every node as a kernel call (check_supported first); a folded PAD as a call with no kernel
+    (nothing runs), the convolution it folds into reading its input (`Folds`)."""
     from mncompile.errors import QuantizationError
     from mncompile.graph.ops import quantmath as qm
 
     calls = []
     for op in graph.ops:
         try:
-            calls.append(REGISTRY[op.kind].lower(graph, op))
+            fold = folds.of_pad(op.index)
+            if fold is not None:
+                shapes = f" {list(graph.tensors[fold.source].shape)} -> {list(graph.tensors[fold.padded].shape)}"
+                calls.append(KernelCall(op.index, op.kind, None, comment=f"{shapes}: folded into node {fold.conv} "
+                                        f"({graph.ops[fold.conv].kind}), which reads its input"))
+            elif (fold := folds.of_conv(op.index)) is not None:
+                calls.append(REGISTRY[op.kind].lower(graph, op, fold=fold))
+            else:
+                calls.append(REGISTRY[op.kind].lower(graph, op))
         except qm.QuantMathError as exc:
             raise QuantizationError(f"operator {op.index} ({op.kind}): {exc.message}",
                                     hint="TFLM's Prepare rejects this parameter too: check the model's scales "
@@ -132,9 +143,13 @@ def lower_graph(graph: Graph) -> tuple[KernelCall, ...]:
     return tuple(calls)
 
 
-def inplace_candidates(graph: Graph):
-    """The planner's `inplace_ok`: the scratch bytes an op needs to run over its dying input."""
+def inplace_candidates(graph: Graph, folds: Folds = Folds()):
+    """The planner's `inplace_ok`: the scratch bytes an op needs to run over its dying input (a
+    folded PAD's input, for the convolution it folds into)."""
     def scratch(op: Op) -> int | None:
         spec = REGISTRY.get(op.kind)
-        return spec.inplace(graph, op) if spec is not None and spec.inplace is not None else None
+        if spec is None or spec.inplace is None:
+            return None
+        fold = folds.of_conv(op.index)
+        return spec.inplace(graph, op, fold=fold) if fold is not None else spec.inplace(graph, op)
     return scratch

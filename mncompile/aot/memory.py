@@ -10,7 +10,11 @@ keeps apart:
   last time and that buffer is not the graph's output, the output is written over the input
   (``mn_depthwise_conv_s8`` with ``out == in``). The kernel then needs ``in_h * in_w`` bytes of
   scratch while the op runs; that scratch is planned in the arena like a tensor alive at the
-  op's time step only.
+  op's time step only;
+- **PAD folded** into the CONV_2D/DEPTHWISE_CONV_2D that reads it (`mncompile.aot.lower.Folds`):
+  the padded tensor is never made, and the PAD's input lives until the convolution, which reads
+  it with the padding as explicit top/left padding. A folded depthwise op may run in place over
+  the PAD's input.
 
 A float32 graph input or output (an int8 model converted with float I/O: QUANTIZE reads the
 input, DEQUANTIZE writes the output) is not in the arena: it is the caller's buffer, passed to
@@ -25,9 +29,11 @@ checked with `mncompile.plan.verify.check_plan`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from mncompile.aot.lower import Folds
 from mncompile.graph.ir import Graph, Op
 from mncompile.plan.lifetimes import Buffer, align_up, lifetimes, lower_bound
 from mncompile.plan.planners import PLANNERS, MemoryPlan
@@ -40,9 +46,10 @@ class AotMemory:
     plan: MemoryPlan
     tensor_offsets: tuple[tuple[int, int], ...]  # (tensor index, arena offset) for every planned tensor
     groups: tuple[tuple[int, ...], ...]  # tensors sharing bytes, by buffer (groups only)
-    inplace: tuple[int, ...]  # indices of the depthwise ops that run in place
+    inplace: tuple[int, ...]  # indices of the ops that run in place (depthwise, elementwise, reduce)
     scratch: tuple[tuple[int, int, int], ...]  # (op index, offset, bytes) of in-place scratch
     lower_bound: int  # of these buffers (aliasing and scratch included)
+    folded_pads: tuple[int, ...] = ()  # indices of the PAD nodes folded into a convolution (no tensor)
 
     @property
     def arena_bytes(self) -> int:
@@ -57,7 +64,7 @@ class AotMemory:
     def to_json(self) -> dict:
         return {"arena_bytes": self.arena_bytes, "lower_bound_bytes": self.lower_bound,
                 "strategy": self.plan.strategy, "alignment": 16,
-                "inplace_depthwise_ops": list(self.inplace),
+                "inplace_ops": list(self.inplace), "folded_pad_ops": list(self.folded_pads),
                 "scratch": [{"op": k, "offset": o, "bytes": n} for k, o, n in self.scratch],
                 "buffers": [{"id": b.id, "tensors": list(self.groups[b.id]) if b.id < len(self.groups) else [],
                              "name": b.name, "bytes": b.size, "first": b.first, "last": b.last, "offset": o}
@@ -111,8 +118,9 @@ def caller_buffers(graph: Graph) -> frozenset[int]:
 
 
 def plan_aot(graph: Graph, inplace: str = "auto",
-             inplace_ok: Callable[[Op], int | None] | None = None) -> AotMemory:
-    """Plan the AOT arena of `graph`.
+             inplace_ok: Callable[[Op], int | None] | None = None, folds: Folds = Folds()) -> AotMemory:
+    """Plan the AOT arena of `graph`. `folds`: the PADs folded into convolutions (`Folds`): their
+    output tensors are not planned, and each PAD's input lives until the convolution reads it.
 
     `inplace_ok(op)` says whether a depthwise op can run in place and returns its scratch bytes
     (None: it cannot; without the callable no op runs in place). `inplace`:
@@ -126,8 +134,11 @@ def plan_aot(graph: Graph, inplace: str = "auto",
     """
     if inplace not in INPLACE_MODES:
         raise ValueError(f"inplace must be one of {INPLACE_MODES}, not {inplace!r}")
-    external = caller_buffers(graph)
+    external = caller_buffers(graph) | folds.padded
     tensor_buffers = {b.tensor: b for b in lifetimes(graph) if b.tensor not in external}
+    for fold in folds.pads:  # the convolution (time step conv + 1) reads the PAD's input instead
+        b = tensor_buffers[fold.source]
+        tensor_buffers[fold.source] = dataclasses.replace(b, last=max(b.last, fold.conv + 1))
     views = [(op.inputs[0], op.outputs[0]) for op in graph.ops
              if _is_view(op) and op.inputs[0] in tensor_buffers and op.outputs[0] in tensor_buffers]
 
@@ -138,7 +149,7 @@ def plan_aot(graph: Graph, inplace: str = "auto",
         for src, dst in views:
             groups.union(src, dst)
         for k, _ in chosen:
-            groups.union(graph.ops[k].inputs[0], graph.ops[k].outputs[0])
+            groups.union(folds.input_of(graph.ops[k]), graph.ops[k].outputs[0])
         return groups
 
     # Which depthwise ops may run in place: the input's group (views and earlier in-place ops
@@ -152,7 +163,7 @@ def plan_aot(graph: Graph, inplace: str = "auto",
         for k, op in enumerate(graph.ops):
             if not _may_run_in_place(op):
                 continue
-            src, dst = op.inputs[0], op.outputs[0]
+            src, dst = folds.input_of(op), op.outputs[0]
             if src not in tensor_buffers or dst not in tensor_buffers:
                 continue
             members = groups.members(src, tensor_buffers)
@@ -204,4 +215,4 @@ def plan_aot(graph: Graph, inplace: str = "auto",
             offsets[t] = plan.offsets[gid]
     scratch = tuple((k, plan.offsets[len(members_of) + j], n) for j, (k, n) in enumerate(chosen))
     return AotMemory(buffers, plan, tuple(sorted(offsets.items())), tuple(tuple(m) for m in members_of),
-                     tuple(k for k, _ in chosen), scratch, lower_bound(buffers))
+                     tuple(k for k, _ in chosen), scratch, lower_bound(buffers), tuple(f.pad for f in folds.pads))

@@ -68,8 +68,9 @@ def _decls_and_body(calls, graph: Graph, memory) -> tuple[list[dict], list[str]]
     decls, body = [], []
     for call in calls:
         name = c_comment_text(graph.layer_name(graph.ops[call.node].outputs[0]))
-        if call.kernel is None:  # a view
-            body.append(f"    /* node {call.node}: {call.kind} {name}{call.comment}: a view, nothing to run */")
+        if call.kernel is None:  # a view, or a PAD folded into the convolution that reads it
+            what = ", nothing to run" if call.node in memory.folded_pads else ": a view, nothing to run"
+            body.append(f"    /* node {call.node}: {call.kind} {name}{call.comment}{what} */")
             continue
         inplace = call.node in memory.inplace
         body.append(f"    /* node {call.node}: {call.kind} {name}" + (" (in place)" if inplace else "") + " */")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from mncompile.graph.ir import Graph, Op, Tensor
@@ -164,7 +165,25 @@ def _tail(bias_tables: list) -> list:
             ("out_shift", Table("shift"))]
 
 
-def lower_conv_2d(g: Graph, op: Op) -> KernelCall:
+def _read_through(g: Graph, op: Op, x: Tensor, geo: qm.WindowGeometry,
+                  fold) -> tuple[Tensor, qm.WindowGeometry, str]:
+    """The tensor the kernel reads, its window geometry and the comment's note. With a PAD folded in
+    (`fold`, a `mncompile.graph.ops.shape.PadFold`): the PAD's input, smaller than `x` by the folded
+    amounts, with the folded top/left padding added to the window's own (the output size stays the
+    padded input's; the bottom/right padding is implied, as taps past the input are skipped)."""
+    if fold is None:
+        return x, geo, ""
+    src = g.tensors[fold.source]
+    n, h, wd, ch = src.shape
+    if fold.padded != x.index or (n, h + fold.top + fold.bottom, wd + fold.left + fold.right, ch) != tuple(x.shape):
+        raise ValueError(f"node {op.index}: the PAD fold {fold} does not match input tensor {x.index} {x.shape}")
+    geo = dataclasses.replace(geo, pad_top=geo.pad_top + fold.top, pad_left=geo.pad_left + fold.left)
+    return src, geo, (f", node {fold.pad} ({g.ops[fold.pad].kind}) folded in: +{fold.top} top, +{fold.left} "
+                      f"left padding")
+
+
+def lower_conv_2d(g: Graph, op: Op, fold=None) -> KernelCall:
+    """mn_conv2d_s8; `fold`: a PAD folded into this node (`_read_through`)."""
     x, w, bias, y = _operands(g, op)
     if len(x.shape) != 4 or len(w.shape) != 4:
         raise lo.unsupported(op, "input and filter must be 4-D")
@@ -181,9 +200,10 @@ def lower_conv_2d(g: Graph, op: Op) -> KernelCall:
     biases = lo.bias_table(g, op, bias, o)
     tables = [ConstTable("filter", "int8_t", lo.constant(g, op, w), f"filter {w.shape}"), *biases,
               *lo.requant_tables(req)]
+    src, geo, note = _read_through(g, op, x, geo, fold)
     return KernelCall(op.index, op.kind, "mn_conv2d_s8", "mn_conv_params",
-                      tuple(_conv_fields(n, h, wd, cin, geo, o, kh, kw, p, req) + _tail(biases)), tuple(tables),
-                      (lo.tensor(x), lo.tensor(y)), f", {lo.act(op)}")
+                      tuple(_conv_fields(n, src.shape[1], src.shape[2], cin, geo, o, kh, kw, p, req) + _tail(biases)),
+                      tuple(tables), (lo.tensor(src), lo.tensor(y)), f", {lo.act(op)}{note}")
 
 
 def _dw_geometry(g: Graph, op: Op):
@@ -200,7 +220,8 @@ def _dw_geometry(g: Graph, op: Op):
     return n, h, wd, cin, o, kh, kw, o // cin, geo, p
 
 
-def lower_depthwise(g: Graph, op: Op) -> KernelCall:
+def lower_depthwise(g: Graph, op: Op, fold=None) -> KernelCall:
+    """mn_depthwise_conv_s8; `fold`: a PAD folded into this node (`_read_through`)."""
     x, w, bias, y = _operands(g, op)
     n, h, wd, cin, o, kh, kw, dm, geo, p = _dw_geometry(g, op)
     lo.symmetric(op, w)
@@ -209,20 +230,25 @@ def lower_depthwise(g: Graph, op: Op) -> KernelCall:
     biases = lo.bias_table(g, op, bias, o)
     tables = [ConstTable("filter", "int8_t", lo.constant(g, op, w), f"filter {w.shape}"), *biases,
               *lo.requant_tables(req)]
+    src, geo, note = _read_through(g, op, x, geo, fold)
     return KernelCall(op.index, op.kind, "mn_depthwise_conv_s8", "mn_dw_params",
-                      tuple(_conv_fields(n, h, wd, cin, geo, o, kh, kw, p, req, dm) + _tail(biases)), tuple(tables),
-                      (lo.tensor(x), lo.tensor(y), Arg(scratch=True)), f", {lo.act(op)}")
+                      tuple(_conv_fields(n, src.shape[1], src.shape[2], cin, geo, o, kh, kw, p, req, dm)
+                            + _tail(biases)), tuple(tables),
+                      (lo.tensor(src), lo.tensor(y), Arg(scratch=True)), f", {lo.act(op)}{note}")
 
 
-def depthwise_inplace(g: Graph, op: Op) -> int | None:
+def depthwise_inplace(g: Graph, op: Op, fold=None) -> int | None:
     """Scratch bytes for running in place (mn_depthwise_scratch_bytes: one input plane), or None:
-    only a depth multiplier of 1 whose output is no larger than its input can."""
+    only a depth multiplier of 1 whose output is no larger than its input can. With a PAD folded in
+    (`fold`), the input is the PAD's (unpadded) input."""
     from mncompile.errors import UnsupportedOpError
 
     try:
         _, h, wd, _, _, _, _, dm, geo, _ = _dw_geometry(g, op)
     except UnsupportedOpError:
         return None
+    if fold is not None:
+        h, wd = g.tensors[fold.source].shape[1:3]
     if dm != 1 or geo.out_h > h or geo.out_w > wd:
         return None
     return h * wd

@@ -116,6 +116,47 @@ def lower_pad(g: Graph, op: Op) -> KernelCall:
     return KernelCall(op.index, op.kind, kernel, params, _fields(p), (), (lo.tensor(x), lo.tensor(y)))
 
 
+@dataclasses.dataclass(frozen=True)
+class PadFold:
+    """A PAD/PADV2 folded into the convolution that reads its output (`mncompile.aot.lower.find_folds`):
+    the convolution reads the PAD's input `source` instead of its output `padded`, with `top`/`left`
+    more padding before its own; taps that fall outside `source` contribute nothing, as the padded
+    zero points do in TFLM (each tap adds ``x + input_offset``, 0 for ``x`` the zero point)."""
+
+    pad: int  # the PAD node
+    conv: int  # the CONV_2D or DEPTHWISE_CONV_2D node reading `padded` (-1: not yet known)
+    source: int  # the PAD's input tensor
+    padded: int  # the PAD's output tensor, which then never exists
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+
+def pad_fold(g: Graph, op: Op) -> PadFold | None:
+    """The fold of a PAD/PADV2 node as far as the node alone decides (the reader is the caller's):
+    an NHWC int8 pad of H and W only (batch and channel paddings 0) with the zero point (PAD; PADV2
+    with no value or a constant value equal to the zero point), whose input and output share their
+    quantization, that the AOT backend would also run as a PAD (`lower_pad`, which raises what it
+    refuses). None when it does not fold."""
+    if op.kind not in ("PAD", "PADV2"):
+        return None
+    lower_pad(g, op)  # a PAD TFLM (or the AOT backend) refuses is not folded away
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if len(x.shape) != 4 or x.is_constant or x.dtype != "INT8" or y.dtype != "INT8":
+        return None
+    (scale_x, zp_x), (scale_y, zp_y) = lo.quant(op, x, "input"), lo.quant(op, y, "output")
+    if qm.f32(scale_x) != qm.f32(scale_y) or zp_x != zp_y:
+        return None
+    if op.kind == "PADV2" and c.operand(g, op, 2) is not None:
+        if int(g.constant(op.inputs[2]).reshape(-1)[0]) != zp_y:
+            return None
+    pads = _ints(g, op, 1, "paddings")
+    if pads[0:2] != [0, 0] or pads[6:8] != [0, 0]:
+        return None
+    return PadFold(op.index, -1, x.index, y.index, pads[2], pads[4], pads[3], pads[5])
+
+
 def lower_transpose(g: Graph, op: Op) -> KernelCall:
     """mn_transpose_s8 (firmware/kernels/mn_transpose.c), up to 5-D."""
     x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]

@@ -1,0 +1,69 @@
+"""Float I/O edges: an int8 model converted with float32 input and/or output.
+
+The TFLite converter's default (``inference_input_type``/``inference_output_type`` left float32)
+puts a QUANTIZE float32 -> int8 op on the graph input and a DEQUANTIZE int8 -> float32 op before
+the graph output; the model is full-integer inside. The loader calls such a model int8, the AOT
+backend compiles the two ops as its edges, and the TFLM project feeds and checks float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mncompile.graph.ir import Graph, Op
+
+
+@dataclass(frozen=True)
+class FloatEdges:
+    """The float I/O edges of an int8 model converted with float input and/or output: the
+    TFLite converter's default (``inference_input_type``/``inference_output_type`` left float32)
+    puts a QUANTIZE float32 -> int8 op on the graph input and a DEQUANTIZE int8 -> float32 op
+    before the graph output. None where the edge is int8 (or not of that form)."""
+
+    input: int | None = None  # the FLOAT32 graph input tensor
+    quantize: int | None = None  # the QUANTIZE op that reads it (its only reader)
+    output: int | None = None  # the FLOAT32 graph output tensor
+    dequantize: int | None = None  # the DEQUANTIZE op that writes it
+
+    @property
+    def any(self) -> bool:
+        return self.quantize is not None or self.dequantize is not None
+
+    @property
+    def tensors(self) -> frozenset[int]:
+        """The float tensors the caller owns (not in the arena)."""
+        return frozenset(t for t in (self.input, self.output) if t is not None)
+
+
+def readers(graph: Graph, tensor: int) -> list[Op]:
+    return [op for op in graph.ops if tensor in graph.activation_inputs(op)]
+
+
+def writer(graph: Graph, tensor: int) -> Op | None:
+    return next((op for op in graph.ops if tensor in op.outputs), None)
+
+
+def float_edges(graph: Graph) -> FloatEdges:
+    """Which of the graph's (single) input and output are float I/O edges (`FloatEdges`)."""
+    found = {}
+    if len(graph.inputs) == 1:
+        tin = graph.tensors[graph.inputs[0]]
+        rs = readers(graph, tin.index)
+        if (tin.dtype == "FLOAT32" and tin.index not in graph.outputs and len(rs) == 1
+                and rs[0].kind == "QUANTIZE" and len(rs[0].outputs) == 1
+                and graph.tensors[rs[0].outputs[0]].dtype == "INT8"):
+            found.update(input=tin.index, quantize=rs[0].index)
+    if len(graph.outputs) == 1:
+        tout = graph.tensors[graph.outputs[0]]
+        op = writer(graph, tout.index)
+        if (tout.dtype == "FLOAT32" and op is not None and op.kind == "DEQUANTIZE"
+                and len(graph.activation_inputs(op)) == 1
+                and graph.tensors[graph.activation_inputs(op)[0]].dtype == "INT8"):
+            found.update(output=tout.index, dequantize=op.index)
+    return FloatEdges(**found)
+
+
+def has_float_io_edges(graph: Graph) -> bool:
+    """True for an int8 model converted with float input and/or output (`float_edges`): float32
+    by its input type, full-integer inside; both backends compile it."""
+    return float_edges(graph).any
