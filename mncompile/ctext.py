@@ -75,3 +75,13 @@ def c_float(value: float) -> str:
     if "e" not in text and "." not in text:
         text += ".0"
     return text + "f"
+
+
+FLOATS_PER_LINE = 6
+
+
+def float_rows(values, indent: str = "    ") -> str:
+    """The body of a float array initialiser: C float literals that read back to the same float32."""
+    flat = [c_float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+    return "\n".join(indent + ", ".join(flat[i:i + FLOATS_PER_LINE]) + ","
+                     for i in range(0, len(flat), FLOATS_PER_LINE))

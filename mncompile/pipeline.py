@@ -122,16 +122,12 @@ def plan(model: str | Path, out: str | Path | None = None, *, target: str | None
 
 
 def check_model_for_backend(loaded: LoadedModel, backend: str) -> None:
-    """emit takes an int8 .tflite; one with float32 I/O edges (QUANTIZE/DEQUANTIZE) only with AOT,
-    which refuses an operator it lacks here, before any planning."""
-    from mncompile.aot.lower import check_supported, has_float_io_edges
+    """emit takes an int8 .tflite (`mncompile.model.loader.tflite_format`: int8 I/O, or float32 I/O
+    through QUANTIZE/DEQUANTIZE at the edges, both backends); AOT refuses an operator it lacks
+    here, before any planning."""
+    from mncompile.aot.lower import check_supported
 
-    float_io = loaded.verified is not None and has_float_io_edges(loaded.verified.graph)
-    if float_io and backend != "aot":
-        raise ModelError(f"{loaded.path} is an int8 model with float32 input/output (QUANTIZE/DEQUANTIZE "
-                         "at the edges); the TFLM project feeds and checks int8 tensors",
-                         hint="use --backend aot, which compiles the float edges")
-    if loaded.format != "tflite-int8" and not float_io:
+    if loaded.format != "tflite-int8":
         raise ModelError(f"{loaded.path} is a {loaded.format} model; emit takes an int8 .tflite",
                          hint=f"make one first: mncompile quantize {loaded.path} -o model_int8.tflite")
     if backend == "aot":

@@ -215,7 +215,9 @@ def test_inplace_depthwise_lowers_the_arena(tflite_zoo):
     assert off.memory.inplace == () and off.arena_bytes == planned.lower_bound == 138_240
     assert auto.arena_bytes == every.arena_bytes == auto.memory.lower_bound < off.arena_bytes
     assert auto.arena_bytes == 129_024
-    assert 0 < len(auto.memory.inplace) < len(every.memory.inplace) == 17  # auto: only where it pays
+    kinds = [planned.graph.ops[k].kind for k in every.memory.inplace]
+    assert kinds.count("DEPTHWISE_CONV_2D") == 17 and kinds.count("MEAN") == 1 and len(kinds) == 18
+    assert 0 < len(auto.memory.inplace) < len(every.memory.inplace)  # auto: only where it pays
     g = auto.memory
     for k in g.inplace:
         op = planned.graph.ops[k]
@@ -234,7 +236,8 @@ def test_every_depthwise_in_place_is_still_bit_exact(tflite_zoo, aot_projects, t
     """inplace="all": all 13 depthwise layers of V1 write over their input; still every vector PASSes."""
     project = aot_projects("v1_0.25_96", tflite_zoo["v1_0.25_96"], "cortex-m55", "all")
     doc = json.loads((project / "mncompile.json").read_text())
-    assert len(doc["plan"]["inplace_depthwise_ops"]) == 13
+    kinds = [doc["aot"]["layers"][k]["op"] for k in doc["plan"]["inplace_ops"]]
+    assert kinds.count("DEPTHWISE_CONV_2D") == 13 and kinds == ["DEPTHWISE_CONV_2D"] * 13 + ["MEAN"]
     assert doc["options"]["inplace_depthwise"] == "all"
     _, result, report = _build_and_run(project, tmp_path / "build", "mps3-an547")
     assert result.exit_code == 0 and report.all_passed, result.output
@@ -293,44 +296,47 @@ def test_tflm_manifest_records_its_backend(tmp_path):
     assert doc["options"]["backend"] == "tflm"
 
 
-def _sum_model(tmp_path: Path) -> Path:
-    """A valid int8 classifier-shaped model whose one op, SUM, the AOT backend does not have."""
+def _tanh_model(tmp_path: Path) -> Path:
+    """A valid int8 model whose one op, TANH, TFLM runs and the AOT backend does not have: the MEAN
+    model with its opcode, options and axes input dropped and the output shaped as the input."""
     import flatbuffers
     import tflite_writer as writer
 
     from mncompile.graph.reader import schema
 
     s = schema()
-    m = s.ModelT.InitFromPackedBuf(writer.mean((1, 2, 2, 4), (0.1, 3), (0.2, -1), keep_dims=False), 0)
-    m.operatorCodes[0].builtinCode = s.BuiltinOperator.SUM
-    m.operatorCodes[0].deprecatedBuiltinCode = s.BuiltinOperator.SUM
+    m = s.ModelT.InitFromPackedBuf(writer.mean((1, 2, 2, 4), (0.1, 3), (1 / 128, 0)), 0)
+    m.operatorCodes[0].builtinCode = s.BuiltinOperator.TANH
+    m.operatorCodes[0].deprecatedBuiltinCode = s.BuiltinOperator.TANH
+    sub = m.subgraphs[0]
+    op = sub.operators[0]
+    op.inputs, op.builtinOptionsType, op.builtinOptions = [op.inputs[0]], 0, None
+    sub.tensors[op.outputs[0]].shape = list(sub.tensors[op.inputs[0]].shape)
     b = flatbuffers.Builder(1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    path = tmp_path / "sum_int8.tflite"
+    path = tmp_path / "tanh_int8.tflite"
     path.write_bytes(bytes(b.Output()))
     return path
 
 
 def test_unsupported_op_is_a_typed_error_through_the_cli(tmp_path):
-    model = _sum_model(tmp_path)
+    model = _tanh_model(tmp_path)
     out = tmp_path / "p"
     proc = run_cli("emit", str(model), "--target", "cortex-m7", "-o", str(out), "--backend", "aot")
     assert proc.returncode == 4, proc.stderr
-    assert "unsupported op SUM at node 0" in proc.stderr and "--backend tflm" in proc.stderr
+    assert "unsupported op TANH at node 0" in proc.stderr and "--backend tflm" in proc.stderr
     assert not out.exists()
     proc = run_cli("emit", str(model), "--target", "cortex-m7", "-o", str(out), "--backend", "aot", "--json")
     doc = json.loads(proc.stdout)
-    assert proc.returncode == 4 and doc["error"] == "unsupported-op" and "SUM at node 0" in doc["message"]
+    assert proc.returncode == 4 and doc["error"] == "unsupported-op" and "TANH at node 0" in doc["message"]
     assert "--backend tflm" in doc["hint"]
     bad = run_cli("emit", str(TINY), "--target", "cortex-m7", "-o", str(out), "--backend", "xla")
     assert bad.returncode == 2 and "unknown backend" in bad.stderr and not out.exists()
 
 
-def test_unsupported_configurations_name_op_and_node():
-    import tflite_writer as writer
-
-    with pytest.raises(UnsupportedOpError, match=r"unsupported op MEAN at node 0: reduces axes \[3\]"):
-        generate(verified(writer.mean((1, 4, 4, 8), (0.1, 3), (0.2, -1), axes=(3,))))
+def test_unsupported_configurations_name_op_and_node(tmp_path):
+    with pytest.raises(UnsupportedOpError, match=r"unsupported op TANH at node 0"):
+        generate(verified(_tanh_model(tmp_path)))
     with pytest.raises(InvalidOptionError, match="unknown backend"):
         emit(TINY, "cortex-m7", Path("/nonexistent/x"), backend="nope")
 
@@ -659,8 +665,22 @@ def test_float_tensor_off_the_edges_is_unsupported(float_io_models, tmp_path):
     with pytest.raises(ModelError, match=r"operator 0 \(CONV_2D\): has INT8 weights with a FLOAT32 input \(hybrid "
                                          r"models are not supported\)"):
         verified(_pack(m))  # TFLM does not run hybrid models: the front door refuses it before any backend
-    # the TFLM project feeds int8: emit says to use the AOT backend
-    for name in ("float", "float_out"):  # a float32 input makes a "tflite-float" model; a float output does not
-        with pytest.raises(ModelError, match="int8 model with float32 input/output") as exc:
-            emit(float_io_models[name], "cortex-m7", tmp_path / "tflm")
-        assert "--backend aot" in exc.value.hint and not (tmp_path / "tflm").exists()
+    # the TFLM project takes the float edges too: float32 golden inputs, float32 outputs held and
+    # compared as their bit patterns (the ones TFLM's host interpreter gives)
+    from test_corpus import golden_arrays
+
+    from mncompile.model.loader import load_model
+    from mncompile.validate.emulate import emulate
+
+    for name in ("float", "float_out"):
+        assert load_model(float_io_models[name]).format == "tflite-int8"  # every command calls it int8
+        out = emit(float_io_models[name], "cortex-m7", tmp_path / name).out
+        header, main = (out / "src" / "golden_data.h").read_text(), (out / "src" / "main.cc").read_text()
+        g = verified(float_io_models[name]).graph
+        float_in = g.tensors[g.inputs[0]].dtype == "FLOAT32"
+        assert ("const float g_golden_inputs" in header) == float_in
+        assert "const uint32_t g_golden_outputs" in header and "memcpy(&got_bits, &got[i]" in main
+        assert ("kTfLiteFloat32 || input->bytes" in main) == float_in
+        x, want = golden_arrays(out)  # as src/golden_data.cc holds them
+        got = emulate(verified(float_io_models[name]), x.reshape(len(x), *g.tensors[g.inputs[0]].shape[1:]), "tflm")
+        assert want.dtype == np.uint32 and np.array_equal(got.reshape(len(x), -1).view(np.uint32), want)

@@ -328,8 +328,8 @@ STUB_COMMON = r"""
 #include <stddef.h>
 #include <stdint.h>
 typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
-typedef enum { kTfLiteNoType = 0, kTfLiteInt8 = 9 } TfLiteType;
-typedef union { int8_t* int8; uint8_t* uint8; } TfLitePtrUnion;
+typedef enum { kTfLiteNoType = 0, kTfLiteFloat32 = 1, kTfLiteInt8 = 9 } TfLiteType;
+typedef union { int8_t* int8; uint8_t* uint8; float* f; } TfLitePtrUnion;
 typedef struct { TfLiteType type; TfLitePtrUnion data; size_t bytes; } TfLiteTensor;
 """
 

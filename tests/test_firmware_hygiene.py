@@ -322,13 +322,13 @@ def _float_edges(data: bytes) -> bytes:
 def projects(tmp_path_factory, hostile_model) -> dict[tuple[str, str, str], Path]:
     """Emitted through the command line, in parallel, keyed (backend, model, target): AOT projects of
     the tiny model with hostile labels ("int8") and of its float-edged variant ("float") for the four
-    targets, and the TFLM project of the tiny model (with hostile labels) for cortex-m7 (its sources
-    differ between targets only in names)."""
+    targets, and the TFLM projects of both for cortex-m7 (their sources differ between targets only
+    in names)."""
     folder = tmp_path_factory.mktemp("projects")
     models = {"int8": hostile_model, "float": folder / "tiny_float_io.tflite"}
     models["float"].write_bytes(_float_edges(TINY.read_bytes()))
     keys = [("aot", name, target) for name in models for target in TARGETS]
-    keys.append(("tflm", "int8", "cortex-m7"))
+    keys += [("tflm", "int8", "cortex-m7"), ("tflm", "float", "cortex-m7")]
     out = {key: folder / "_".join(key) for key in keys}
 
     def one(key: tuple[str, str, str]) -> None:
@@ -421,8 +421,8 @@ STUB_HEADERS = {
 #include <stddef.h>
 #include <stdint.h>
 typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
-typedef enum { kTfLiteNoType = 0, kTfLiteInt8 = 9 } TfLiteType;
-typedef union { int8_t* int8; uint8_t* uint8; } TfLitePtrUnion;
+typedef enum { kTfLiteNoType = 0, kTfLiteFloat32 = 1, kTfLiteInt8 = 9 } TfLiteType;
+typedef union { int8_t* int8; uint8_t* uint8; float* f; } TfLitePtrUnion;
 typedef struct { TfLiteType type; TfLitePtrUnion data; size_t bytes; } TfLiteTensor;
 """,
     "tensorflow/lite/schema/schema_generated.h": """#pragma once
@@ -462,23 +462,28 @@ def test_tflm_projects_own_sources_compile_without_a_warning(projects, tmp_path)
     for rel, text in STUB_HEADERS.items():
         (stubs / rel).parent.mkdir(parents=True, exist_ok=True)
         (stubs / rel).write_text(text)
-    project = projects["tflm", "int8", "cortex-m7"]
-    _cpu_flags(project)
-    main = (project / "src" / "main.cc").read_text()
-    assert "PrintEscaped(g_labels[top]);" in main and "PrintEscaped(mncompile::kModelName);" in main
-    assert '#include "console.h"' in main and "g_labels[top]," not in main
-    methods = sorted(set(re.findall(r"resolver\.(\w+)\(\)", main)))
-    resolver = stubs / "tensorflow" / "lite" / "micro" / "micro_mutable_op_resolver.h"
-    resolver.write_text('#pragma once\n#include "tensorflow/lite/micro/micro_interpreter.h"\n'
-                        "namespace tflite {\ntemplate <unsigned int tOpCount>\n"
-                        "class MicroMutableOpResolver : public MicroOpResolver {\n public:\n"
-                        + "".join(f"  TfLiteStatus {m}() {{ return kTfLiteOk; }}\n" for m in methods)
-                        + "};\n}  // namespace tflite\n")
-    include = [f"-I{project / 'src'}", f"-I{project / 'firmware' / 'common'}", "-isystem", str(stubs)]
-    jobs = [["arm-none-eabi-g++", *CPU_FLAGS[target].split(), "-std=c++17", "-fno-rtti", "-fno-exceptions",
-             "-fno-threadsafe-statics", *BUILD_FLAGS, *WARNINGS, *include, "-c", str(src), "-o", os.devnull]
-            for target in TARGETS for src in sorted((project / "src").glob("*.cc"))]
-    assert len(jobs) == 3 * len(TARGETS)
+    jobs = []
+    for kind in ("int8", "float"):  # the float one feeds float32 and compares float32 bit patterns
+        project = projects["tflm", kind, "cortex-m7"]
+        _cpu_flags(project)
+        main = (project / "src" / "main.cc").read_text()
+        assert "PrintEscaped(g_labels[top]);" in main and "PrintEscaped(mncompile::kModelName);" in main
+        assert '#include "console.h"' in main and "g_labels[top]," not in main
+        assert ("memcpy(&got_bits, &got[i], sizeof got_bits);" in main) == (kind == "float")
+        methods = sorted(set(re.findall(r"resolver\.(\w+)\(\)", main)))
+        kind_stubs = tmp_path / f"stubs-{kind}"
+        shutil.copytree(stubs, kind_stubs)
+        resolver = kind_stubs / "tensorflow" / "lite" / "micro" / "micro_mutable_op_resolver.h"
+        resolver.write_text('#pragma once\n#include "tensorflow/lite/micro/micro_interpreter.h"\n'
+                            "namespace tflite {\ntemplate <unsigned int tOpCount>\n"
+                            "class MicroMutableOpResolver : public MicroOpResolver {\n public:\n"
+                            + "".join(f"  TfLiteStatus {m}() {{ return kTfLiteOk; }}\n" for m in methods)
+                            + "};\n}  // namespace tflite\n")
+        include = [f"-I{project / 'src'}", f"-I{project / 'firmware' / 'common'}", "-isystem", str(kind_stubs)]
+        jobs += [["arm-none-eabi-g++", *CPU_FLAGS[target].split(), "-std=c++17", "-fno-rtti", "-fno-exceptions",
+                  "-fno-threadsafe-statics", *BUILD_FLAGS, *WARNINGS, *include, "-c", str(src), "-o", os.devnull]
+                 for target in TARGETS for src in sorted((project / "src").glob("*.cc"))]
+    assert len(jobs) == 2 * 3 * len(TARGETS)
     failures = _compile_all(jobs)
     assert not failures, f"{len(failures)} of {len(jobs)} compiles warned:\n" + "\n".join(failures[:10])
 

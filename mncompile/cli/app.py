@@ -284,7 +284,8 @@ def eval_command(
 @app.command()
 @_handle_errors
 def plan(
-    model: Path = typer.Argument(..., help="An int8 .tflite (from `mncompile quantize`)."),
+    model: Path = typer.Argument(..., help="An int8 .tflite (from `mncompile quantize`, or any full-integer "
+                                 "model: int8 I/O or float32 I/O through QUANTIZE/DEQUANTIZE, any input shape)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for plan.json, memory.png and "
                                     "<model>_planned.tflite. [default: <model>.plan next to the model]"),
     target: str | None = typer.Option(None, "--target", "-t", help="Also check the target's memory; for an "
@@ -334,7 +335,8 @@ def plan(
 @app.command()
 @_handle_errors
 def emit(
-    model: Path = typer.Argument(..., help="An int8 .tflite (from `mncompile quantize`)."),
+    model: Path = typer.Argument(..., help="An int8 .tflite (from `mncompile quantize`, or any full-integer "
+                                 "model: int8 I/O or float32 I/O through QUANTIZE/DEQUANTIZE, any input shape)."),
     target: str = typer.Option(..., "--target", "-t", help="Deployment target (see `mncompile targets`); "
                                "it picks the CPU flags and the board support."),
     out: Path = typer.Option(..., "--out", "-o", help="Project folder to create."),

@@ -25,9 +25,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from mncompile.ctext import c_float, int_rows
 from mncompile.emit import EmitResult, ProjectInputs
 from mncompile.emit.context import template_context
 from mncompile.emit.manifest import MANIFEST_NAME, manifest_text, project_manifest
@@ -36,11 +33,9 @@ from mncompile.files import write_tree
 from mncompile.plan import device_arena
 from mncompile.progress import Reporter
 from mncompile.resources import firmware_dir, templates_dir
-from mncompile.validate.golden import Golden
 
 TOOLCHAIN_TEMPLATE = ("tflm", "cmake")  # templates/tflm/cmake/arm-none-eabi.cmake.j2, shared by both backends
 TOOLCHAIN_FILE = "cmake/arm-none-eabi.cmake"
-FLOATS_PER_LINE = 6
 
 
 def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResult:
@@ -54,7 +49,6 @@ def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResu
     vectors = inputs.golden
     same = {"reference": arena, "cmsis-nn": arena}
     context = template_context(inputs, model.data, same, same, model_file=model.name)
-    _io_context(context, program, vectors)
     summary = {"nodes": len(program.layers), "constant_bytes": program.constant_bytes, "arena_bytes": arena,
                "lower_bound": planned.lower_bound, "tflm_arena": tflm_arena["reference"],
                "inplace": list(program.memory.inplace), "kernels": list(program.kernels)}
@@ -87,29 +81,8 @@ def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResu
                       backend="aot", aot=summary)
 
 
-def float_rows(values: np.ndarray, indent: str = "    ") -> str:
-    """The body of a float array initialiser: C float literals that read back to the same float32."""
-    flat = [c_float(v) for v in np.asarray(values, dtype=np.float32).reshape(-1)]
-    return "\n".join(indent + ", ".join(flat[i:i + FLOATS_PER_LINE]) + ","
-                     for i in range(0, len(flat), FLOATS_PER_LINE))
-
-
-def _io_context(context: dict, program, vectors: Golden) -> None:
-    """What the templates need to know about float I/O edges (added to `_context`'s input/output)."""
-    for role, offset, nbytes in (("input", program.input_offset, program.input_bytes),
-                                 ("output", program.output_offset, program.output_bytes)):
-        is_float = offset is None
-        context[role].update({"float": is_float, "elements": nbytes // 4 if is_float else nbytes,
-                              "ctype": "float" if is_float else "int8_t",
-                              "golden_ctype": ("float" if role == "input" else "uint32_t") if is_float else "int8_t"})
-    if vectors.float_input:
-        context["golden"]["input_rows"] = [float_rows(x, "    ") for x in vectors.inputs]
-    if vectors.float_output:
-        context["golden"]["output_rows"] = [int_rows(y, "    ") for y in vectors.output_bits()]
-
-
 def _layers(n: int) -> str:
-    return f"{n} depthwise layer{'' if n == 1 else 's'}"
+    return f"{n} layer{'' if n == 1 else 's'}"
 
 
 def summary_lines(result) -> list[str]:

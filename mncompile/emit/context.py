@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mncompile import __version__
-from mncompile.ctext import byte_rows, c_comment_text, c_float, c_string_literal, int_rows
+from mncompile.ctext import byte_rows, c_comment_text, c_float, c_string_literal, float_rows, int_rows
 from mncompile.emit.boards import NO_FLASHING, flashing
 from mncompile.emit.manifest import TFLM_COMMIT, sha256, tool_versions
 from mncompile.graph.support import tflm_resolver_methods
@@ -29,14 +29,17 @@ def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: d
     graph = model.graph
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     qin, qout = io_quant(graph)  # a float input's QUANTIZE (a float output's DEQUANTIZE) gives the int8 side
-    _, h, w, c = tin.shape
+    image = len(tin.shape) == 4
+    _, h, w, c = tin.shape if image else (1, 0, 0, 0)
     classes = int(tout.shape[-1])
     names = class_names(inputs, classes)
     info = inputs.info
     if info and info.preprocessing:
         prep, prep_source = info.preprocessing, "from the model's sidecar"
-    else:
+    elif image:
         prep, prep_source = Preprocessing.for_input(h, c), "mncompile's default, the model has no sidecar"
+    else:
+        prep, prep_source = None, "none: the input is not an image"
     if ops is None:
         methods = tflm_resolver_methods()
         ops = [{"kind": k, "method": methods[k]} for k in sorted({op.kind for op in graph.ops})]
@@ -56,20 +59,33 @@ def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: d
         "tflm_commit": TFLM_COMMIT,
         "versions": tool_versions(),
         "ops": ops,
-        "input": {"height": h, "width": w, "channels": c, "bytes": tin.nbytes, "scale": c_float(qin.scale),
-                  "scale_text": f"{qin.scale:.9g}", "zero_point": int(qin.zero_point)},
-        "output": {"classes": classes, "bytes": tout.nbytes, "scale": c_float(qout.scale),
-                   "zero_point": int(qout.zero_point)},
-        "preprocessing": {"source": prep_source, "color_mode": "grayscale" if prep.color_mode == "L" else "RGB",
-                          "resample": prep.resample, "scale": c_float(prep.scale), "offset": c_float(prep.offset)},
+        "input": {"image": image, "height": h, "width": w, "channels": c, **_io(tin, qin, "input")},
+        "output": {"classes": classes, **_io(tout, qout, "output")},
+        "preprocessing": None if prep is None else {
+            "source": prep_source, "color_mode": "grayscale" if prep.color_mode == "L" else "RGB",
+            "resample": prep.resample, "scale": c_float(prep.scale), "offset": c_float(prep.offset)},
         "arena": {"reference": predicted["reference"], "cmsis_nn": predicted["cmsis-nn"],
                   "margin": ARENA_MARGIN_BYTES, "reference_size": reserved["reference"],
                   "cmsis_nn_size": reserved["cmsis-nn"]},
         "label_names": names,
         "labels": [c_string_literal(n) for n in names],
         "golden": {"count": vectors.count, "source": c_comment_text(vectors.source),
-                   "input_rows": [int_rows(x, "    ") for x in vectors.inputs],
-                   "output_rows": [int_rows(y, "    ") for y in vectors.outputs],
+                   "input_rows": [float_rows(x) if vectors.float_input else int_rows(x) for x in vectors.inputs],
+                   "output_rows": [int_rows(y) for y in (vectors.output_bits() if vectors.float_output
+                                                          else vectors.outputs)],
                    "labels": [str(v) for v in vectors.labels]},
         "npu": npu,
     }
+
+
+def _io(t, q, role: str) -> dict:
+    """A graph input or output for the templates: its shape, and its C types. A float32 edge (the
+    model's own QUANTIZE reads the input, DEQUANTIZE writes the output) is passed as float; its
+    golden outputs are held as their bit patterns (uint32_t), compared bit for bit."""
+    is_float = t.dtype == "FLOAT32"
+    return {"float": is_float, "shape": list(t.shape), "shape_text": ", ".join(str(d) for d in t.shape),
+            "elements": t.nbytes // (4 if is_float else 1), "bytes": t.nbytes,
+            "ctype": "float" if is_float else "int8_t",
+            "golden_ctype": ("float" if role == "input" else "uint32_t") if is_float else "int8_t",
+            "scale": c_float(q.scale if q else 0.0), "scale_text": f"{q.scale:.9g}" if q else "none",
+            "zero_point": int(q.zero_point) if q else 0}

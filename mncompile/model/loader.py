@@ -32,15 +32,23 @@ class LoadedModel:
     path: Path
     format: str  # keras, h5-keras3, h5-legacy, savedmodel, tflite-float, tflite-int8
     model: object | None  # Keras / tf_keras model, SavedModel signature, or None for .tflite
-    input_shape: tuple[int, int, int]  # H, W, C
-    num_classes: int
+    input_shape: tuple[int, ...]  # H, W, C for an image model; a .tflite: its input's shape without the batch
+    num_classes: int  # the output's last dimension
     info: ModelInfo | None
     verified: VerifiedModel | None = None  # a .tflite: the verified model (`mncompile.graph.verified`)
+
+    @property
+    def is_image_classifier(self) -> bool:
+        """An (H, W, C) input and a class-vector output: what training, quantization from float,
+        datasets and accuracy need. plan, emit and run take any int8 .tflite."""
+        return len(self.input_shape) == 3 and self.output_rank == 2
+
+    output_rank: int = 2
 
     def to_json(self) -> dict:
         return {"path": str(self.path), "format": self.format,
                 "input_shape": list(self.input_shape), "classes": self.num_classes,
-                "sidecar": self.info is not None}
+                "image_classifier": self.is_image_classifier, "sidecar": self.info is not None}
 
 
 def _fail(path: Path, what: str, exc: BaseException) -> ModelError:
@@ -147,12 +155,26 @@ def _load_tflite(path: Path, info: ModelInfo | None) -> LoadedModel:
     graph = verified.graph
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     shape, out = tin.shape, tout.shape
-    if len(shape) != 4 or len(out) != 2:
-        raise ModelError(f"{path} is not an image classifier: input {shape}, output {out}")
-    fmt = "tflite-int8" if tin.dtype == "INT8" else "tflite-float" if tin.dtype == "FLOAT32" else None
+    if not shape or not out:
+        raise ModelError(f"{path} has a scalar input or output ({list(shape)} -> {list(out)}); mncompile needs "
+                         "tensors with a batch dimension", hint="export the model with a batch dimension of 1")
+    fmt = tflite_format(verified)
     if fmt is None:
         raise ModelError(f"{path} has a {tin.dtype} input; mncompile handles float32 and int8 models")
-    return LoadedModel(path, fmt, None, shape[1:], out[-1], info, verified)
+    return LoadedModel(path, fmt, None, tuple(shape[1:]), out[-1], info, verified, output_rank=len(out))
+
+
+def tflite_format(verified: VerifiedModel) -> str | None:
+    """"tflite-int8" for a fully integer model, its int8 I/O or float32 I/O edges (QUANTIZE at the
+    input, DEQUANTIZE at the output) alike; "tflite-float" when float32 flows inside; None for
+    another input type. `plan` and `emit` call a model the same."""
+    from mncompile.graph.edges import has_float_io_edges
+
+    graph = verified.graph
+    dtype = graph.tensors[graph.inputs[0]].dtype
+    if dtype == "INT8" or (dtype == "FLOAT32" and has_float_io_edges(graph)):
+        return "tflite-int8"
+    return "tflite-float" if dtype == "FLOAT32" else None
 
 
 def model_dataset(loaded: LoadedModel, dataset: str | None):

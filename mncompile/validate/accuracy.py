@@ -105,6 +105,11 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
                          hint="make one with `mncompile quantize`")
     if fm.format == "tflite-int8":
         raise ModelError(f"{float_model} is an int8 model; pass the float model first")
+    for m, given in ((fm, float_model), (qm, int8_model)):
+        if not m.is_image_classifier:
+            raise ModelError(f"{given} has a {list(m.input_shape)} input: eval measures image classifiers on an "
+                             "image dataset", hint="compare a non-image model's outputs with `mncompile run` "
+                                                   "(golden vectors from the TFLM host interpreter)")
     if fm.input_shape != qm.input_shape or fm.num_classes != qm.num_classes:
         raise ModelError(f"the models do not match: float {fm.input_shape} -> {fm.num_classes} classes, "
                          f"int8 {qm.input_shape} -> {qm.num_classes} classes")
@@ -117,7 +122,8 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
     y = data.y_val
     qg = qm.verified.graph
     qin, qout = qg.tensors[qg.inputs[0]], qg.tensors[qg.outputs[0]]
-    x_q = quantize_array(x, qin.quant, qin.dtype.lower())
+    # an int8 model with a float32 input quantizes it itself (its QUANTIZE op)
+    x_q = x.astype(np.float32) if qin.dtype == "FLOAT32" else quantize_array(x, qin.quant, qin.dtype.lower())
     reporter.stage("eval", f"{len(y)} {data.name} validation images: float on LiteRT, int8 on TFLM")
     ftfl = _float_tflite(fm)
     f_out = run_litert([Job(ftfl, (x,))], reporter, "float model (LiteRT)")[0]["output_0"]
@@ -128,14 +134,25 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
         pick = evenly_spaced(len(x), layer_samples)
         reporter.stage("layers", f"per-layer SQNR on {len(pick)} validation images")
         layers = layer_errors(ftfl, qm.verified, x[pick], reporter)
-    f_pred, q_pred = np.argmax(f_out, axis=1), np.argmax(q_out.astype(np.int32), axis=1)
+    q_real = q_out.astype(np.float64) if qout.dtype == "FLOAT32" else dequantize(q_out, qout.quant)
+    f_pred, q_pred = np.argmax(f_out, axis=1), np.argmax(q_real, axis=1)
     rows = []
     for c, name in enumerate(data.class_names):
         m = y == c
         rows.append(ClassRow(name, int(m.sum()), int(np.sum(f_pred[m] == c)), int(np.sum(q_pred[m] == c)),
                              int(np.sum(f_pred[m] == q_pred[m]))))
-    diff = float(np.mean(np.abs(f_out.astype(np.float64) - dequantize(q_out, qout.quant))))
+    diff = float(np.mean(np.abs(f_out.astype(np.float64) - q_real)))
     n = len(y)
     return EvalReport(fm.path, qm.path, data.name, n, float(np.mean(f_pred == y)), float(np.mean(q_pred == y)),
                       float(np.mean(f_pred == q_pred)), diff if math.isfinite(diff) else math.nan,
-                      tuple(rows), agreement(q_out, q_lite), layers)
+                      tuple(rows), agreement(*(_int8_steps(qg, o) for o in (q_out, q_lite))), layers)
+
+
+def _int8_steps(graph, out: np.ndarray) -> np.ndarray:
+    """An int8 model's output in int8 steps: a float32 output (made by the model's DEQUANTIZE) back
+    on the int8 grid it came from, where two emulators' outputs are compared."""
+    from mncompile.validate.golden import io_quant
+
+    if out.dtype != np.float32:
+        return out
+    return quantize_array(out, io_quant(graph)[1], "int8")

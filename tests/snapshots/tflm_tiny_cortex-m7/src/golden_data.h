@@ -10,8 +10,8 @@ extern "C" {
 #endif
 
 // 4 golden vectors (random int8 inputs, seed 0): int8 inputs, already quantized,
-// and the int8 outputs the TFLM host interpreter computed for them (its version: mncompile.json).
-// The firmware must reproduce every output exactly.
+// and the int8 outputs the TFLM host interpreter computed for them (its version:
+// mncompile.json). The firmware must reproduce every output exactly.
 extern const int8_t g_golden_inputs[4][144];
 extern const int8_t g_golden_outputs[4][4];
 extern const int g_golden_labels[4];  // true class of each input, -1 when unknown

@@ -58,7 +58,8 @@ void PrintEscaped(const char* text) {
   }
 }
 
-int Argmax(const int8_t* values, int count) {
+template <typename T>
+int Argmax(const T* values, int count) {
   int best = 0;
   for (int i = 1; i < count; ++i) {
     if (values[i] > values[best]) best = i;
@@ -104,7 +105,7 @@ int main() {
   TfLiteTensor* output = interpreter.output(0);
   if (input->type != kTfLiteInt8 || input->bytes != mncompile::kInputBytes ||
       output->type != kTfLiteInt8 || output->bytes != mncompile::kOutputBytes) {
-    printf("error: the model's input/output tensors are not int8 of %lu/%lu bytes\n",
+    printf("error: the model's input/output tensors are not int8/int8 of %lu/%lu bytes\n",
            static_cast<unsigned long>(mncompile::kInputBytes), static_cast<unsigned long>(mncompile::kOutputBytes));
     return 3;
   }
@@ -125,7 +126,7 @@ int main() {
     const int8_t* got = output->data.int8;
     const int8_t* want = g_golden_outputs[v];
     int mismatch = -1;
-    for (int i = 0; i < mncompile::kNumClasses; ++i) {
+    for (int i = 0; i < mncompile::kOutputElements; ++i) {
       if (got[i] != want[i]) {
         mismatch = i;
         break;

@@ -21,12 +21,15 @@ constexpr const char* kTflmCommit = "90b983c2b3f1480642e040bbd2ddb37b998f3424";
 constexpr int kInputHeight = 12;
 constexpr int kInputWidth = 12;
 constexpr int kInputChannels = 1;
+constexpr int kInputElements = 144;
 constexpr size_t kInputBytes = 144;
 constexpr float kInputScale = 0.00784154423f;
 constexpr int kInputZeroPoint = -1;
 
-// Output: int8 [1, 4], one score per class (see g_labels in model_data.h).
+// Output: int8 [1, 4], real = scale * (q - zero_point). The firmware
+// prints the arg max of its first kNumClasses values (the last dimension; g_labels in model_data.h).
 constexpr int kNumClasses = 4;
+constexpr int kOutputElements = 4;
 constexpr size_t kOutputBytes = 4;
 constexpr float kOutputScale = 0.00390625f;
 constexpr int kOutputZeroPoint = -128;
