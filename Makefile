@@ -14,7 +14,7 @@ build: setup
 	$(VENV)/bin/mncompile build $(BUILD_ARGS)
 
 test: setup
-	$(PY) -m pytest -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -ra --durations=30 $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check mncompile tests bench

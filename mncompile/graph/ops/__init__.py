@@ -26,3 +26,24 @@ def tflm_structs() -> dict[str, tuple]:
                 if out.setdefault(name, layout) != layout:
                     raise ValueError(f"struct {name} is declared twice with different layouts")
     return out
+
+
+def markdown_table() -> str:
+    """The README's operator table, one row per registered operator (sorted by name): whether the
+    TFLM arena predictor models it (else the arena is measured on the TFLM host interpreter),
+    whether the AOT backend compiles it (as a kernel call, in place, or as a view), and its summary.
+    `bench/ops_table.py --write` puts it in README.md; a test keeps the two equal."""
+    rows = ["| operator | TFLM arena | AOT backend | what |", "|---|---|---|---|"]
+    for kind in sorted(REGISTRY):
+        spec = REGISTRY[kind]
+        tflm = "predicted" if spec.tflm is not None else "measured"
+        if spec.lower is None:
+            aot = "no"
+        elif spec.view:
+            aot = "yes (a view)"
+        elif spec.inplace is not None:
+            aot = "yes (can run in place)"
+        else:
+            aot = "yes"
+        rows.append(f"| `{kind}` | {tflm} | {aot} | {spec.summary.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + "\n"
