@@ -1,7 +1,9 @@
 """`mncompile build` end to end, and the generated TFLM project built against real TFLM.
 
 `build --alpha 0.25 --budget 6MB --target cortex-m7` runs once per session, from nothing
-(training on the default dataset). When TFLM_ROOT names a tflite-micro checkout whose
+(training on the default dataset), with `--epochs 3`: the stages are those of the README's
+command, which trains 15 epochs; accuracy is the digits fixtures' business (tests/conftest.py),
+and this keeps `make test` inside its time budget. When TFLM_ROOT names a tflite-micro checkout whose
 third-party downloads are in place (flatbuffers, gemmlowp, ruy; see the README's
 "Testing against real TFLM"), the project it wrote is compiled with arm-none-eabi-gcc
 and run on QEMU mps2-an500: every golden vector must PASS, bit for bit, and the arena
@@ -27,7 +29,7 @@ CMSIS_NN_ROOT = os.environ.get("CMSIS_NN_ROOT")
 def canonical_build(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("canonical") / "out"
     proc = run_cli("build", "--alpha", "0.25", "--budget", "6MB", "--target", "cortex-m7", "--out", str(out),
-                   check=True, timeout=1800)
+                   "--epochs", "3", check=True, timeout=1800)
     return {"out": out, "stdout": proc.stdout, "stderr": proc.stderr}
 
 

@@ -210,8 +210,23 @@ def test_an_invalid_model_is_a_model_error_naming_the_defect(case, change, words
     assert "bad.tflite" in err.value.message
 
 
+def test_a_bias_scale_is_not_checked_as_tflm_never_reads_it(tmp_path):
+    """A bias whose own scale is negative (the MCUNet zoo's mcunet-320kb-1mb_imagenet has
+    -9.2e-10) runs in TFLM, which scales a bias by input scale x filter scale: it is accepted, and
+    computes what the unedited model computes."""
+    from mncompile.validate.emulate import emulate
+
+    def change(m):
+        q = _sub(m).tensors[_tensor_of(m, "CONV_2D", "inputs", 2)].quantization
+        q.scale = np.full(len(q.scale), -9.2e-10, dtype=np.float32)
+    edited = verify_model(_edit(change), "negative_bias_scale.tflite")
+    x = np.random.default_rng(0).integers(-128, 128, (2, 12, 12, 1)).astype(np.int8)
+    assert np.array_equal(emulate(edited, x, "tflm"), emulate(read_model(TINY), x, "tflm"))
+
+
 # The issue's cases through the command line: emit (both backends, alternately) and plan --json.
 CLI_CASES = [(c[0], c[1], ("tflm", "aot")[k % 2]) for k, c in enumerate(INVALID[:6])]
+
 
 
 @pytest.mark.parametrize(("case", "change", "backend"), CLI_CASES, ids=[c[0] for c in CLI_CASES])

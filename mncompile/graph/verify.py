@@ -149,7 +149,9 @@ def _quantization(t: Tensor, q, source: str) -> None:
         raise _error(source, f"{_tensor(t)} has {len(scales)} scales and {len(zero_points)} zero points "
                              "(TFLite needs one zero point per scale)")
     bad = next((s for s in scales if not (math.isfinite(s) and s > 0)), None)
-    if bad is not None:
+    if bad is not None and not (t.is_constant and t.dtype in ("INT32", "INT64")):
+        # A bias's own scale is never read: TFLM's kernels use input scale x filter scale. The
+        # MCUNet zoo's mcunet-320kb-1mb_imagenet has a bias with the scale -9.2e-10.
         raise _error(source, f"{_tensor(t)} has the quantization scale {bad}; scales must be finite and positive")
     lo, hi = ZERO_POINT_RANGE.get(t.dtype, (-2**63, 2**63 - 1))
     odd = next((z for z in zero_points if not lo <= z <= hi), None)
