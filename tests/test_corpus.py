@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -288,3 +289,33 @@ def test_depthwise_scratch_is_one_definition_for_c_and_python(kernels_lib, shape
         assert python == c_bytes == shape[1] * shape[2]
     else:  # no in-place run: Python says None, C asks for nothing
         assert python is None and c_bytes == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the MCUNet model zoo's own .tflite files, when a folder of them is given (never committed)
+
+MCUNET_ZOO = os.environ.get("MNCOMPILE_MCUNET_ZOO")
+# model: (lower bound of TFLM's graph, AOT arena, PADs folded), as `bench/corpus.py` measured them;
+# the published TinyEngine SRAM of the last two: 146 kB and 162 kB (mit-han-lab/mcunet README)
+ZOO = {"mcunet-10fps_vww": (111_360, 57_344, 42), "mcunet-5fps_vww": (161_472, 89_600, 45)}
+
+
+@pytest.mark.skipif(not MCUNET_ZOO, reason="MNCOMPILE_MCUNET_ZOO is unset: point it at a folder holding the MCUNet "
+                                           "zoo's .tflite files (README: Model corpus)")
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_mcunet_zoo_models_fold_their_pads(name, tmp_path):
+    """The zoo's models (PyTorch exports: an explicit PAD before every strided or padded conv) plan,
+    and the AOT backend folds every such PAD: its arena is far below the layer-wise lower bound of
+    the graph TFLM runs. The generated C is checked against TFLM on the host."""
+    from mncompile.aot.codegen import generate
+    from mncompile.plan.lifetimes import lifetimes, lower_bound
+
+    path = Path(MCUNET_ZOO) / f"{name}.tflite"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    bound, arena, folds = ZOO[name]
+    model = verified(path)
+    assert lower_bound(lifetimes(model.graph)) == bound
+    program = generate(model)
+    assert (program.arena_bytes, len(program.memory.folded_pads)) == (arena, folds)
+    assert sum(op.kind == "PAD" for op in model.graph.ops) == folds
