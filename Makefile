@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BUILD_ARGS ?= --alpha 0.25 --budget 6MB --target cortex-m7
 PYTEST_ARGS ?=
+# pytest-xdist workers: a file runs in one worker; tests/conftest.py makes shared fixtures once
+JOBS ?= 2
 
 .PHONY: setup build test lint bench clean
 
@@ -14,7 +16,7 @@ build: setup
 	$(VENV)/bin/mncompile build $(BUILD_ARGS)
 
 test: setup
-	$(PY) -m pytest -ra --durations=30 $(PYTEST_ARGS)
+	$(PY) -m pytest -ra --durations=30 -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check mncompile tests bench

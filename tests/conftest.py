@@ -26,6 +26,55 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False,
     return proc
 
 
+# `make test` runs two pytest-xdist workers with `--dist loadfile`: a file's tests run in one worker,
+# so its module- and session-scoped fixtures are made once. The fixtures several files share are
+# made once per session through `shared_once`, whichever worker asks first.
+SHARED = {"trained_digits": "digits", "quantized_digits": "digits", "digits_eval": "digits", "tflite_zoo": "zoo"}
+
+
+def shared_once(tmp_path_factory, name: str, make):
+    """`make(folder)` once per test session, even across pytest-xdist workers (they share the parent
+    of their base temporary folders): the first caller makes it under a lock, the others wait and
+    read its JSON result."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    done = root / f"shared-{name}.json"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.is_file():
+            return json.loads(done.read_text())
+        folder = root / f"shared-{name}"
+        folder.mkdir(exist_ok=True)
+        result = make(folder)
+        done.write_text(json.dumps(result))
+        return result
+
+
+def pytest_collection_modifyitems(config, items):
+    """The order files are handed to the workers: one file of each shared fixture first (the
+    workers start making different fixtures), then the files that share none, then the other
+    users of the shared fixtures, which by then are made (the order within a file stays)."""
+    files: dict[str, str | None] = {}
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        group = next((g for fixture, g in SHARED.items() if fixture in names), None)
+        if files.get(item.path.name) is None:
+            files[item.path.name] = group
+    groups = list(dict.fromkeys(SHARED.values()))
+    firsts = {g: next((n for n, fg in files.items() if fg == g), None) for g in groups}
+    rank = {}
+    for name, group in files.items():
+        if group is None:
+            rank[name] = (1, 0)
+        elif firsts[group] == name:
+            rank[name] = (0, groups.index(group))
+        else:
+            rank[name] = (2, -groups.index(group))
+    items.sort(key=lambda item: rank[item.path.name])
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
@@ -36,33 +85,33 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def trained_digits(tmp_path_factory) -> dict:
     """`mncompile train --dataset digits` with every default, run once through the CLI."""
-    out = tmp_path_factory.mktemp("trained") / "digits_v1.keras"
-    proc = run_cli("train", "--dataset", "digits", "-o", str(out), "--json", check=True)
-    result = json.loads(proc.stdout)
-    result["stderr"] = proc.stderr
-    result["path"] = out
-    return result
+    def make(folder: Path) -> dict:
+        out = folder / "digits_v1.keras"
+        proc = run_cli("train", "--dataset", "digits", "-o", str(out), "--json", check=True)
+        return {**json.loads(proc.stdout), "stderr": proc.stderr, "path": str(out)}
+    result = shared_once(tmp_path_factory, "trained_digits", make)
+    return {**result, "path": Path(result["path"])}
 
 
 @pytest.fixture(scope="session")
 def quantized_digits(trained_digits, tmp_path_factory) -> dict:
     """`mncompile quantize` of the trained digits model, with every default, through the CLI."""
-    out = tmp_path_factory.mktemp("quantized") / "digits_int8.tflite"
-    proc = run_cli("quantize", str(trained_digits["path"]), "-o", str(out), "--json", check=True)
-    result = json.loads(proc.stdout)
-    result["stderr"] = proc.stderr
-    result["path"] = out
-    return result
+    def make(folder: Path) -> dict:
+        out = folder / "digits_int8.tflite"
+        proc = run_cli("quantize", str(trained_digits["path"]), "-o", str(out), "--json", check=True)
+        return {**json.loads(proc.stdout), "stderr": proc.stderr, "path": str(out)}
+    result = shared_once(tmp_path_factory, "quantized_digits", make)
+    return {**result, "path": Path(result["path"])}
 
 
 @pytest.fixture(scope="session")
-def digits_eval(trained_digits, quantized_digits) -> dict:
+def digits_eval(trained_digits, quantized_digits, tmp_path_factory) -> dict:
     """`mncompile eval --json` of the float and int8 digits models."""
-    proc = run_cli("eval", str(trained_digits["path"]), str(quantized_digits["path"]), "--json",
-                   check=True)
-    result = json.loads(proc.stdout)
-    result["stderr"] = proc.stderr
-    return result
+    def make(folder: Path) -> dict:
+        proc = run_cli("eval", str(trained_digits["path"]), str(quantized_digits["path"]), "--json",
+                       check=True)
+        return {**json.loads(proc.stdout), "stderr": proc.stderr}
+    return shared_once(tmp_path_factory, "digits_eval", make)
 
 
 def bn_calibrated_keras(arch: str, alpha: float, resolution: int, channels: int = 3,
@@ -100,16 +149,17 @@ def tflite_zoo(tmp_path_factory) -> dict[str, Path]:
     from mncompile.model.loader import LoadedModel
     from mncompile.quantize.convert import to_int8_tflite
 
-    folder = tmp_path_factory.mktemp("zoo")
-    zoo = {}
-    for arch, alpha, resolution in ZOO:
-        spec, model = bn_calibrated_keras(arch, alpha, resolution)
-        calib = np.random.default_rng(1).uniform(-1, 1, (8, *spec.input_shape)).astype(np.float32)
-        path = folder / f"{arch}_{alpha}_{resolution}.tflite"
-        path.write_bytes(to_int8_tflite(LoadedModel(path, "keras", model, spec.input_shape, spec.classes, None),
-                                        calib))
-        zoo[path.stem] = path
-    return zoo
+    def make(folder: Path) -> dict[str, str]:
+        zoo = {}
+        for arch, alpha, resolution in ZOO:
+            spec, model = bn_calibrated_keras(arch, alpha, resolution)
+            calib = np.random.default_rng(1).uniform(-1, 1, (8, *spec.input_shape)).astype(np.float32)
+            path = folder / f"{arch}_{alpha}_{resolution}.tflite"
+            path.write_bytes(to_int8_tflite(LoadedModel(path, "keras", model, spec.input_shape, spec.classes,
+                                                        None), calib))
+            zoo[path.stem] = str(path)
+        return zoo
+    return {name: Path(p) for name, p in shared_once(tmp_path_factory, "tflite_zoo", make).items()}
 
 
 def verified(model):

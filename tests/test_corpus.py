@@ -241,6 +241,26 @@ def test_tflm_project_is_written(name, corpus, projects):
         assert "QuantizePixel" not in (project / "src" / "model_settings.h").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name, backend", [("keyword_spotting", "aot"), ("mcunet", "tflm")])
+def test_build_takes_an_int8_model_as_it_is(name, backend, corpus, tmp_path):
+    """`build --model` with a non-image int8 model, and with a float-edged one: every stage calls it
+    int8. quantize checks it (no calibration; no resolution or preprocessing for a tensor input),
+    eval is skipped (there is no float model), plan and emit run."""
+    from mncompile.model.loader import load_model
+
+    model = corpus(name)
+    assert load_model(model).format == "tflite-int8"
+    out = tmp_path / "b"
+    proc, doc = _cli_json("build", "--model", str(model), "--target", TARGET, "--backend", backend, "-o", str(out))
+    assert proc.returncode == 0, _failed(proc)
+    assert "eval skipped" in proc.stderr and (out / "firmware" / "mncompile.json").is_file()
+    side = json.loads((out / "model_int8.tflite.json").read_text())  # the sidecar quantize wrote
+    assert side["quantization"]["calibration"] is None  # checked, not calibrated
+    if name in NON_IMAGE:
+        assert side["resolution"] is None and side["channels"] is None and side["preprocessing"] is None
+
+
 # ---------------------------------------------------------------------------------------------
 # one scratch size for C and Python
 

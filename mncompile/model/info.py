@@ -27,8 +27,8 @@ def sidecar_path(model_path: Path) -> Path:
 class ModelInfo:
     arch: str | None
     alpha: float | None
-    resolution: int
-    channels: int
+    resolution: int | None  # None: the input is not an image (e.g. a (1, 1960) audio feature vector)
+    channels: int | None
     class_names: tuple[str, ...]
     preprocessing: Preprocessing | None  # None: unknown (an int8 .tflite from elsewhere)
     dataset: dict = field(default_factory=dict)
@@ -53,7 +53,7 @@ class ModelInfo:
         for k, name in enumerate(classes):
             check_label(name, f"class {k}")
         return cls(arch=data.get("arch"), alpha=data.get("alpha"),
-                   resolution=int(data["resolution"]), channels=int(data["channels"]),
+                   resolution=_int_or_none(data["resolution"]), channels=_int_or_none(data["channels"]),
                    class_names=tuple(classes),
                    preprocessing=(Preprocessing.from_json(data["preprocessing"])
                                   if data.get("preprocessing") is not None else None),
@@ -91,3 +91,7 @@ def read_info(model_path: Path) -> ModelInfo | None:
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise ModelError(f"sidecar {path} is not a valid mncompile model description: {exc}",
                          hint=f"delete {path.name} or restore it from the run that wrote it") from None
+
+
+def _int_or_none(value) -> int | None:
+    return None if value is None else int(value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mncompile.errors import InvalidOptionError, ModelError
+from mncompile.errors import InvalidOptionError
 from mncompile.files import check_new_output, write_bytes_atomic
 from mncompile.graph.ir import Graph
 from mncompile.graph.verified import VerifiedModel, verify_model
@@ -82,9 +82,14 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
         check_int8(graph, str(source))
         info = loaded.info
         if info is None and not loaded.is_image_classifier:
-            raise ModelError(f"{source} is an int8 model with a {list(loaded.input_shape)} input (not an image "
-                             "classifier): it needs no quantization and has no image sidecar to write",
-                             hint=f"plan, emit and run take it as it is: mncompile emit {source} --target cortex-m7")
+            if dataset:
+                raise InvalidOptionError(f"{source} has a {list(loaded.input_shape)} input, and datasets hold "
+                                         "images", hint="leave out --dataset")
+            reporter.info(f"{source} has a {list(loaded.input_shape)} input (not an image): its sidecar has "
+                          "no resolution, channels or preprocessing")
+            info = ModelInfo(arch=None, alpha=None, resolution=None, channels=None,
+                             class_names=tuple(f"class_{i}" for i in range(loaded.num_classes)),
+                             preprocessing=None, dataset={})
         if info is None:
             names = (load_dataset(dataset, loaded.input_shape[0], loaded.input_shape[2]).class_names
                      if dataset else tuple(f"class_{i}" for i in range(loaded.num_classes)))

@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 from mncompile.errors import QuantizationError
+from mncompile.graph.edges import float_edges
 from mncompile.graph.ir import Graph, Op, Tensor
 from mncompile.graph.support import tflm_supports
 
@@ -66,10 +67,11 @@ def structure_problems(graph: Graph) -> list[Problem]:
         if t.is_dynamic and not batch_only:
             problems.append(Problem("structure", None, t.name,
                                     f"tensor {t.name} has a dynamic dimension {list(t.shape_signature)}"))
+    edges = float_edges(graph).tensors  # float32 I/O through QUANTIZE/DEQUANTIZE: full-integer inside
     for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
         for i in indices:
             t = graph.tensors[i]
-            if t.dtype != "INT8":
+            if t.dtype != "INT8" and i not in edges:
                 problems.append(Problem("structure", None, t.name,
                                         f"model {role} {t.name} is {t.dtype}, not INT8 "
                                         "(full-integer models have int8 input and output)"))
@@ -79,6 +81,8 @@ def structure_problems(graph: Graph) -> list[Problem]:
     for op in graph.ops:
         for i in op.outputs:
             t = graph.tensors[i]
+            if i in edges:  # the float32 output a DEQUANTIZE edge makes
+                continue
             if t.dtype not in ("INT8", "INT32") or t.quant is None:
                 problems.append(Problem("structure", op.index, graph.layer_name(i),
                                         f"{_where(graph, op)} produces a {t.dtype}"

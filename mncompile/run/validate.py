@@ -456,7 +456,12 @@ def assess(proj: Project, tgt: Target, machine: str, firmware: FirmwareBuild, qe
     predicted = arena.get("predicted_bytes", {}).get(kernels)
     reserved = arena.get("reserved_bytes", {}).get(kernels)
     exact = kernels not in arena.get("bounds", ())  # an upper bound (a measured/derived arena) is no prediction
-    if report.arena_used is not None and predicted is None:
+    unpredicted = arena.get("not_predicted", {}).get(kernels)  # e.g. CMSIS-NN on a Helium core
+    if report.arena_used is not None and unpredicted is not None:
+        of = f" of the {reserved:,} B reserved" if reserved is not None else ""
+        notes.append(f"arena_used_bytes() is {report.arena_used:,} B{of}; {kernels}: {unpredicted}")
+        predicted = None  # what the manifest holds for these kernels is not a prediction
+    elif report.arena_used is not None and predicted is None:
         problems.append(f"mncompile.json has no arena prediction for the {kernels} kernels the firmware runs")
     elif report.arena_used is not None and report.arena_used != predicted:
         what = (f"arena_used_bytes() is {report.arena_used:,} B, mncompile predicted {predicted:,} B for {kernels} "
