@@ -79,9 +79,10 @@ The persistent terms, in the order TFLM allocates them
 in order is ``used = align_up(used + size, alignment)`` per allocation.
 
 Kernel specifics (``kernels``):
-- "reference": OpData sizes of `kernels/*.h`; MEAN requests three scratch buffers
-  for int8/int16 (``4 * output elements``, ``4 * input rank``, ``4 * axes``,
-  `reduce_common.cc`), two for float; int4 weights request an unpack buffer.
+- "reference": OpData sizes of `kernels/*.h`; MEAN and SUM request three scratch
+  buffers for int8/int16 (``4 * output elements``, ``4 * input rank``, ``4 * axes``,
+  `reduce_common.cc`), two for float; REDUCE_MAX and REDUCE_MIN the last two; int4
+  weights request an unpack buffer.
 - "cmsis-nn" (`kernels/cmsis_nn/*.cc`, CMSIS-NN at the commit TFLM pins, built
   with arm-none-eabi-gcc for a core with the DSP extension and no MVE, e.g.
   Cortex-M4/M7/M33): CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, the pools,
@@ -114,7 +115,8 @@ Host: the total, the head, the tail and every recorded category (used bytes,
 requested bytes, count) equal the RecordingMicroAllocator's report exactly on
 the MLPerf VWW model, on MobileNet V1 0.25@96, 0.25@224, 1.0@224 and V2 0.35@96,
 1.0@224, and on a small model with float input/output (QUANTIZE, DEQUANTIZE,
-MAX_POOL_2D, no I/O quantization data) (`tests/test_arena.py`). No residual.
+MAX_POOL_2D, no I/O quantization data) (`tests/test_arena.py`), and on one-operator
+models and chains of 16 of every other registered operator (`tests/test_arena_ops.py`). No residual.
 32-bit: VWW gives 100,660 B (reference kernels) and 100,708 B (CMSIS-NN), the
 values measured on a Cortex-M7. Neither -fno-short-enums (100,684 B) nor
 USE_TFLM_COMPRESSION (100,692 B) reproduces the measurement, which is why those
@@ -135,10 +137,10 @@ and 1,024 B) leave the greedy plan at 73,728 B.
 - The end of the arena must be 16-byte aligned (start 16-aligned and size a
   multiple of 16, as `measure_host_arena` uses); otherwise the first
   allocations pad differently, by up to 15 bytes.
-- Only subgraph 0 and the operators whose registry entry has TFLM allocations (`modelled_ops()`) are modelled (the ones
-  the project's MobileNets and the VWW model use, plus MAX_POOL_2D, QUANTIZE
-  and DEQUANTIZE), with int8 (or float) activations; other operators, int16
-  SOFTMAX and int4 weights with CMSIS-NN raise `ModelError`. Not modelled:
+- Only subgraph 0 and the operators whose registry entry has TFLM allocations
+  (`modelled_ops()`: every registered operator) are modelled, with int8 (or float)
+  activations; other operators, int16 SOFTMAX and int4 weights with CMSIS-NN raise
+  `ModelError`. Not modelled:
   variable tensors, resource variables, compressed tensors, an offline plan,
   CMSIS-NN on MVE cores (Cortex-M55/M85) or built with armclang.
 """
@@ -177,7 +179,7 @@ class Abi:
         return _SCALARS[kind]
 
 
-_SCALARS = {"bool": (1, 1), "int8": (1, 1), "uint8": (1, 1), "int16": (2, 2), "int": (4, 4),
+_SCALARS = {"bool": (1, 1), "int8": (1, 1), "uint8": (1, 1), "int16": (2, 2), "uint16": (2, 2), "int": (4, 4),
             "int32": (4, 4), "float": (4, 4), "int64": (8, 8), "double": (8, 8)}
 
 X86_64 = Abi("x86-64 System V", 8, 4)

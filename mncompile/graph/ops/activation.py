@@ -7,7 +7,29 @@ from mncompile.graph.ops import common as c
 from mncompile.graph.ops import lowering as lo
 from mncompile.graph.ops import quantmath as qm
 from mncompile.graph.ops import quantmath_elementwise as qe
-from mncompile.graph.ops.registry import KernelCall, OpSpec, register
+from mncompile.graph.ops.registry import KernelCall, OpSpec, TflmOp, register
+
+# What TFLM allocates (tflite-micro 90b983c2, paths under tensorflow/lite/): none of these parse
+# builtin options (ParseRelu, ParseRelu6, ParseLogistic, ParseHardSwish, ParseTanh allocate
+# nothing); each Init allocates its OpData; no Prepare allocates or requests anything.
+STRUCTS = {
+    # kernels/internal/types.h (FusedActivationFunctionType is an enum class of uint8_t)
+    "ActivationParams": (("activation_type", "uint8"), ("quantized_activation_min", "int32"),
+                         ("quantized_activation_max", "int32")),
+    "ReluParams": (("base", "ActivationParams"), ("input_offset", "int32"), ("output_offset", "int32"),
+                   ("output_multiplier", "int32"), ("output_shift", "int")),
+    "HardSwishParams": (("input_zero_point", "int16"), ("output_zero_point", "int16"),
+                        ("reluish_multiplier_fixedpoint_int16", "int16"), ("reluish_multiplier_exponent", "int"),
+                        ("output_multiplier_fixedpoint_int16", "int16"), ("output_multiplier_exponent", "int")),
+    # micro/kernels/activations.h
+    "ReluOpData": (("params", "ReluParams"),),
+    "Relu6OpData": (("six", "int32"), ("zero", "int32")),
+    # micro/kernels/logistic.h; micro/kernels/tanh.cc's OpData has the same members
+    "OpDataLogistic": (("input_zero_point", "int32"), ("input_range_radius", "int32"),
+                       ("input_multiplier", "int32"), ("input_left_shift", "int")),
+    "OpDataTanh": (("input_zero_point", "int32"), ("input_range_radius", "int32"), ("input_multiplier", "int32"),
+                   ("input_left_shift", "int")),
+}
 
 
 def check(g: Graph, op: Op) -> None:
@@ -79,13 +101,13 @@ def unary_inplace(g: Graph, op: Op) -> int | None:
 
 
 register(
-    OpSpec("RELU", None, False, check, lower=lower_relu, inplace=unary_inplace,
-           summary="max(x, 0), requantized to the output's quantization"),
-    OpSpec("RELU6", None, False, check, lower=lower_relu6, inplace=unary_inplace,
+    OpSpec("RELU", None, False, check, TflmOp(None, "ReluOpData", None, None, STRUCTS), lower=lower_relu,
+           inplace=unary_inplace, summary="max(x, 0), requantized to the output's quantization"),
+    OpSpec("RELU6", None, False, check, TflmOp(None, "Relu6OpData"), lower=lower_relu6, inplace=unary_inplace,
            summary="min(max(x, 0), 6) in the input's quantization (as TFLM)"),
-    OpSpec("LOGISTIC", None, False, check, lower=lower_logistic, inplace=unary_inplace,
-           summary="sigmoid (output zero point -128, Q0.8)"),
-    OpSpec("HARD_SWISH", "HardSwishOptions", False, check, lower=lower_hard_swish, inplace=unary_inplace,
-           summary="x * relu6(x + 3) / 6 (MobileNetV3), TFLM's 16-bit fixed point"),
-    OpSpec("TANH", None, False, check, summary="hyperbolic tangent"),
+    OpSpec("LOGISTIC", None, False, check, TflmOp(None, "OpDataLogistic"), lower=lower_logistic,
+           inplace=unary_inplace, summary="sigmoid (output zero point -128, Q0.8)"),
+    OpSpec("HARD_SWISH", "HardSwishOptions", False, check, TflmOp(None, "HardSwishParams"), lower=lower_hard_swish,
+           inplace=unary_inplace, summary="x * relu6(x + 3) / 6 (MobileNetV3), TFLM's 16-bit fixed point"),
+    OpSpec("TANH", None, False, check, TflmOp(None, "OpDataTanh"), summary="hyperbolic tangent"),
 )

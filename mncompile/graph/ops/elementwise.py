@@ -20,6 +20,20 @@ STRUCTS = {
                   ("output_shift", "int"), ("left_shift", "int"), ("input1_offset", "int32"),
                   ("input2_offset", "int32"), ("output_offset", "int32"), ("output_activation_min_f32", "float"),
                   ("output_activation_max_f32", "float")),
+    "TfLiteMulParams": (("activation", "enum"),),  # builtin_op_data.h
+    "TfLiteSubParams": (("activation", "enum"), ("pot_scale_int16", "bool")),  # builtin_op_data.h
+    # micro/kernels/mul.h: MulInit (mul_common.cc) allocates it for the reference and the CMSIS-NN
+    # kernel (kernels/cmsis_nn/mul.cc reuses MulInit and MulPrepare); neither Prepare allocates more
+    "OpDataMul": (("input1_zero_point", "int32"), ("input2_zero_point", "int32"),
+                  ("output_activation_min", "int32"), ("output_activation_max", "int32"),
+                  ("output_zero_point", "int32"), ("output_multiplier", "int32"), ("output_shift", "int"),
+                  ("output_activation_min_f32", "float"), ("output_activation_max_f32", "float")),
+    # micro/kernels/sub.h (no CMSIS-NN kernel)
+    "OpDataSub": (("requires_broadcast", "bool"), ("input1_shift", "int"), ("input2_shift", "int"),
+                  ("output_activation_min", "int32"), ("output_activation_max", "int32"),
+                  ("input1_multiplier", "int32"), ("input2_multiplier", "int32"), ("output_multiplier", "int32"),
+                  ("output_shift", "int"), ("left_shift", "int"), ("input1_offset", "int32"),
+                  ("input2_offset", "int32"), ("output_offset", "int32")),
 }
 
 
@@ -117,8 +131,8 @@ def binary_inplace(g: Graph, op: Op) -> int | None:
 register(
     OpSpec("ADD", "AddOptions", False, check, TflmOp("TfLiteAddParams", "OpDataAdd", "OpDataAdd", None, STRUCTS),
            lower=lower_add, summary="addition, with broadcasting"),
-    OpSpec("SUB", "SubOptions", False, check, lower=lower_sub, inplace=binary_inplace,
-           summary="subtraction, with broadcasting"),
-    OpSpec("MUL", "MulOptions", False, check, lower=lower_mul, inplace=binary_inplace,
-           summary="multiplication, with broadcasting (squeeze-excite)"),
+    OpSpec("SUB", "SubOptions", False, check, TflmOp("TfLiteSubParams", "OpDataSub"), lower=lower_sub,
+           inplace=binary_inplace, summary="subtraction, with broadcasting"),
+    OpSpec("MUL", "MulOptions", False, check, TflmOp("TfLiteMulParams", "OpDataMul", "OpDataMul"), lower=lower_mul,
+           inplace=binary_inplace, summary="multiplication, with broadcasting (squeeze-excite)"),
 )

@@ -19,7 +19,7 @@ STRUCTS = {
     # micro/kernels/pooling.h
     "OpDataPooling": (("padding", "TfLitePaddingValues"), ("activation_min", "int32"), ("activation_max", "int32"),
                       ("activation_min_f32", "float"), ("activation_max_f32", "float")),
-    # micro/kernels/cmsis_nn/pooling.cc
+    # micro/kernels/cmsis_nn/pooling.cc (its MaxPrepare requests no buffer; AveragePrepare does)
     "CmsisNnPoolingOpData": (("reference_op_data", "OpDataPooling"), ("buffer_idx", "int")),
 }
 

@@ -14,7 +14,7 @@ from mncompile.graph.ops.registry import Allocations, KernelCall, OpSpec, TflmOp
 
 STRUCTS = {
     "TfLiteReducerParams": (("keep_dims", "bool"),),  # compiler/mlir/lite/core/c/builtin_op_data.h
-    # micro/kernels/reduce.h
+    # micro/kernels/reduce.h: InitReduce (reduce.cc) allocates it for MEAN, SUM, REDUCE_MAX, REDUCE_MIN
     "OpDataReduce": (("multiplier", "int32"), ("shift", "int"), ("scratch_accumulator_idx", "int"),
                      ("scratch_resolved_axis_idx", "int"), ("scratch_input_iter_idx", "int"), ("input_zp", "int"),
                      ("input_scale", "float"), ("output_zp", "int"), ("output_scale", "float"),
@@ -39,12 +39,20 @@ def check(g: Graph, op: Op) -> None:
 
 
 def mean_allocations(g: Graph, op: Op, cmsis: bool) -> Allocations:
-    """reduce_common.cc's PrepareMeanOrSum: int8/int16 request an accumulator (one int32 per
-    output element), then the input iterator (one int per input dimension) and the resolved axes."""
+    """reduce_common.cc's PrepareMeanOrSumHelper (MEAN and SUM): int8/int16 request an accumulator
+    (one int32 per output element), then the input iterator (one int per input dimension) and the
+    resolved axes (one int per axis entry)."""
     inp, axis, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     scratch = [4 * math.prod(out.shape)] if inp.dtype in ("INT8", "INT16") else []
     scratch += [4 * len(inp.shape), 4 * math.prod(axis.shape)]
     return Allocations(scratch=tuple(scratch))
+
+
+def min_max_allocations(g: Graph, op: Op, cmsis: bool) -> Allocations:
+    """reduce_common.cc's PrepareMinMaxHelper (REDUCE_MAX, REDUCE_MIN): the input iterator and the
+    resolved axes, whatever the type (no accumulator)."""
+    inp, axis = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
+    return Allocations(scratch=(4 * len(inp.shape), 4 * math.prod(axis.shape)))
 
 
 REDUCE_KERNELS = {"MEAN": "mn_mean_s8", "SUM": "mn_sum_s8", "REDUCE_MAX": "mn_reduce_max_s8",
@@ -76,10 +84,12 @@ register(
     OpSpec("MEAN", "ReducerOptions", False, check,
            TflmOp("TfLiteReducerParams", "OpDataReduce", None, mean_allocations, STRUCTS),
            lower=lower_reduce, inplace=reduce_inplace, summary="mean over constant axes"),
-    OpSpec("SUM", "ReducerOptions", False, check, lower=lower_reduce, inplace=reduce_inplace,
-           summary="sum over constant axes"),
-    OpSpec("REDUCE_MAX", "ReducerOptions", False, check, lower=lower_reduce, inplace=reduce_inplace,
-           summary="maximum over constant axes"),
-    OpSpec("REDUCE_MIN", "ReducerOptions", False, check, lower=lower_reduce, inplace=reduce_inplace,
-           summary="minimum over constant axes"),
+    OpSpec("SUM", "ReducerOptions", False, check, TflmOp("TfLiteReducerParams", "OpDataReduce", None, mean_allocations),
+           lower=lower_reduce, inplace=reduce_inplace, summary="sum over constant axes"),
+    OpSpec("REDUCE_MAX", "ReducerOptions", False, check,
+           TflmOp("TfLiteReducerParams", "OpDataReduce", None, min_max_allocations),
+           lower=lower_reduce, inplace=reduce_inplace, summary="maximum over constant axes"),
+    OpSpec("REDUCE_MIN", "ReducerOptions", False, check,
+           TflmOp("TfLiteReducerParams", "OpDataReduce", None, min_max_allocations),
+           lower=lower_reduce, inplace=reduce_inplace, summary="minimum over constant axes"),
 )

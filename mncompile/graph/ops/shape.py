@@ -13,9 +13,34 @@ from mncompile.graph.ops import quantmath as qm
 from mncompile.graph.ops import quantmath_movement as qv
 from mncompile.graph.ops.registry import Arg, ConstTable, KernelCall, OpSpec, TflmOp, register
 
+# What TFLM allocates (tflite-micro 90b983c2, paths under tensorflow/lite/): TRANSPOSE and
+# EXPAND_DIMS parse no options and have no Init (nothing at all, reference or CMSIS-NN); SQUEEZE
+# only its parsed options; PAD and PADV2 parse none and allocate their OpData in PadInit
+# (pad_common.cc, which the CMSIS-NN pad.cc reuses). No Prepare allocates or requests anything
+# (CONCATENATION's AllocateDecompressionScratchBuffer requests only for compressed inputs).
 STRUCTS = {
     # compiler/mlir/lite/core/c/builtin_op_data.h
     "TfLiteReshapeParams": (("shape", "int32[8]"), ("num_dimensions", "int")),
+    "TfLiteSqueezeParams": (("squeeze_dims", "int32[8]"), ("num_squeeze_dims", "int")),
+    "TfLiteConcatenationParams": (("axis", "int"), ("activation", "enum")),
+    "TfLiteStridedSliceParams": (("begin_mask", "int"), ("end_mask", "int"), ("ellipsis_mask", "int"),
+                                 ("new_axis_mask", "int"), ("shrink_axis_mask", "int"), ("offset", "bool")),
+    # kernels/internal/types.h (ResizingCategory is an enum class of uint8_t)
+    "PadParams": (("left_padding_count", "int8"), ("left_padding", "int32[5]"), ("right_padding_count", "int8"),
+                  ("right_padding", "int32[5]"), ("resizing_category", "uint8")),
+    "ConcatenationParams": (("axis", "int32"), ("input_zeropoint", "ptr"), ("input_scale", "ptr"),
+                            ("inputs_count", "int32"), ("output_zeropoint", "int32"), ("output_scale", "float")),
+    # the OpData StridedSliceInit (strided_slice_common.cc) allocates
+    "StridedSliceParams": (("start_indices_count", "int8"), ("start_indices", "int32[5]"),
+                           ("stop_indices_count", "int8"), ("stop_indices", "int32[5]"), ("strides_count", "int8"),
+                           ("strides", "int32[5]"), ("begin_mask", "uint16"), ("ellipsis_mask", "uint16"),
+                           ("end_mask", "uint16"), ("new_axis_mask", "uint16"), ("shrink_axis_mask", "uint16"),
+                           ("offset", "bool")),
+    # micro/kernels/pad.h
+    "OpDataPad": (("params", "PadParams"), ("output_zero_point", "int32")),
+    # micro/kernels/concatenation.cc (anonymous namespace): kMaxInputNum = 10 scratch indices
+    # with USE_TFLM_COMPRESSION
+    "OpDataConcatenation": (("params", "ConcatenationParams"), ("scratch_indices", "int[10]", "compression")),
 }
 
 
@@ -249,16 +274,20 @@ def check_concatenation(g: Graph, op: Op) -> None:
 register(
     OpSpec("RESHAPE", "ReshapeOptions", False, check_reshape, TflmOp("TfLiteReshapeParams", None, None, None, STRUCTS),
            lower=lower_view, view=True, summary="a view: the same bytes"),
-    OpSpec("PAD", "PadOptions", False, check_pad, lower=lower_pad, summary="constant padding with the zero point"),
-    OpSpec("PADV2", "PadV2Options", False, check_pad, lower=lower_pad, summary="constant padding with a given value"),
-    OpSpec("SQUEEZE", "SqueezeOptions", False, check_view, lower=lower_squeeze_or_expand, view=True,
-           summary="a view: the same bytes"),
-    OpSpec("EXPAND_DIMS", "ExpandDimsOptions", False, check_view, lower=lower_squeeze_or_expand, view=True,
-           summary="a view: the same bytes"),
-    OpSpec("TRANSPOSE", "TransposeOptions", False, check_transpose, lower=lower_transpose,
+    OpSpec("PAD", "PadOptions", False, check_pad, TflmOp(None, "OpDataPad", "OpDataPad"), lower=lower_pad,
+           summary="constant padding with the zero point"),
+    OpSpec("PADV2", "PadV2Options", False, check_pad, TflmOp(None, "OpDataPad", "OpDataPad"), lower=lower_pad,
+           summary="constant padding with a given value"),
+    OpSpec("SQUEEZE", "SqueezeOptions", False, check_view, TflmOp("TfLiteSqueezeParams", None),
+           lower=lower_squeeze_or_expand, view=True, summary="a view: the same bytes"),
+    OpSpec("EXPAND_DIMS", "ExpandDimsOptions", False, check_view, TflmOp(None, None), lower=lower_squeeze_or_expand,
+           view=True, summary="a view: the same bytes"),
+    OpSpec("TRANSPOSE", "TransposeOptions", False, check_transpose, TflmOp(None, None), lower=lower_transpose,
            summary="permutation of up to 5 dimensions"),
-    OpSpec("CONCATENATION", "ConcatenationOptions", False, check_concatenation, lower=lower_concatenation,
+    OpSpec("CONCATENATION", "ConcatenationOptions", False, check_concatenation,
+           TflmOp("TfLiteConcatenationParams", "OpDataConcatenation"), lower=lower_concatenation,
            summary="along any axis, inputs sharing the output's quantization"),
-    OpSpec("STRIDED_SLICE", "StridedSliceOptions", False, None, lower=lower_strided_slice,
+    OpSpec("STRIDED_SLICE", "StridedSliceOptions", False, None,
+           TflmOp("TfLiteStridedSliceParams", "StridedSliceParams"), lower=lower_strided_slice,
            summary="up to 4-D, begin/end/shrink masks"),
 )
