@@ -33,8 +33,10 @@ def int8_model(tflite_zoo):
     return tflite_zoo.__getitem__
 
 
-def assert_matches_host(path):
-    model = read_model(path)
+def assert_matches_host(model):
+    """The prediction for the head TFLM planned equals the recorder's report, category by category
+    (`model`: a path or a verified model)."""
+    model = model if hasattr(model, "graph") else read_model(model)
     measured = measure_host_arena(model)
     predicted = predict_arena(model.graph, measured["head"], pointer_size=8)
     assert predicted.recorded() == measured["categories"]

@@ -17,10 +17,11 @@ import tflite_writer_elementwise as we
 import tflite_writer_movement as wm
 import tflite_writer_pool as wp
 from conftest import verified
+from test_arena import assert_matches_host
 
 from mncompile.graph.ops import REGISTRY, markdown_table
 from mncompile.plan import firmware_arena, plan_model
-from mncompile.plan.arena import kernel_scratch_requests, modelled_ops, predict_arena, struct_layout
+from mncompile.plan.arena import kernel_scratch_requests, modelled_ops, struct_layout
 from mncompile.validate.host_arena import measure_host_arena
 
 Q = (0.05, 3)
@@ -48,16 +49,6 @@ SINGLE = {
     "MAX_POOL_2D": lambda: wp.max_pool2d(SHAPE, Q, (2, 2), (2, 2)),
 }
 REDUCTIONS = ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN")  # the kinds that request scratch buffers
-
-
-def assert_matches_host(model):
-    """The prediction for the head TFLM planned equals the recorder's report, category by category."""
-    measured = measure_host_arena(model)
-    predicted = predict_arena(model.graph, measured["head"], pointer_size=8)
-    assert predicted.recorded() == measured["categories"]
-    assert (predicted.planned, predicted.persistent, predicted.total) == (
-        measured["head"], measured["tail"], measured["total"])
-    return predicted, measured
 
 
 def test_every_registered_operator_is_predicted():
