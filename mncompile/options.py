@@ -16,6 +16,8 @@ from mncompile.emit import BACKENDS
 from mncompile.errors import InvalidOptionError
 from mncompile.model.train import TrainConfig
 from mncompile.npu import VelaOptions
+from mncompile.preprocess.camera import CameraOptions
+from mncompile.preprocess.contract import PixelOptions
 from mncompile.quantize.calibrate import DEFAULT_CALIB_SAMPLES
 from mncompile.targets import Target, get_target
 from mncompile.units import parse_size
@@ -47,6 +49,9 @@ class BuildOptions:
     run: bool = False  # validate: build OUT/firmware (TFLM_ROOT from the environment) and run it on QEMU
     backend: str = "tflm"  # emit's backend: "tflm" (TFLM project) or "aot" (C calling mncompile's kernels)
     vela: VelaOptions = field(default_factory=VelaOptions)  # Ethos-U targets: how Vela compiles
+    pixels: PixelOptions = field(default_factory=PixelOptions)  # --input-range/--mean/--std/--labels
+    camera: CameraOptions = field(default_factory=CameraOptions)  # --camera-format/--camera-size/--resize
+    golden_images: Path | None = None  # --golden-images: the user's pictures for the golden vectors
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,15 @@ from mncompile.npu import NpuResult, VelaOptions, compile_for_npu, fast_memory_b
 from mncompile.options import DEFAULT_GOLDEN, BuildOptions, Resolved, resolve
 from mncompile.plan import PlanFiles, PlanResult, firmware_arena, plan_model, write_plan_files
 from mncompile.plan.arena import ArenaPrediction
+from mncompile.preprocess.camera import CameraOptions
+from mncompile.preprocess.contract import PixelOptions, Preprocessing
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize import QuantizeResult
 from mncompile.run.validate import RunResult, check_runnable, resolve_tflm, run_project
 from mncompile.targets import Target
 from mncompile.validate.accuracy import EvalReport
 from mncompile.validate.golden import golden_vectors
+from mncompile.validate.golden_images import check_golden_images
 from mncompile.validate.host_arena import measure_host_arena
 
 NPU_DIR = "npu"  # plan -o OUT / build: Vela's outputs in OUT/npu
@@ -134,17 +137,45 @@ def check_model_for_backend(loaded: LoadedModel, backend: str) -> None:
         check_supported(loaded.verified.graph)
 
 
+def pixel_contract(loaded: LoadedModel, pixels: PixelOptions,
+                   reporter: Reporter) -> tuple[Preprocessing | None, str, tuple[str, ...]]:
+    """The int8 model's preprocessing, where it came from, and its labels
+    (`mncompile.preprocess.contract.resolve`: options, sidecar, input quantization, default)."""
+    from mncompile.graph.edges import io_quant
+    from mncompile.preprocess.contract import resolve as resolve_pixels
+
+    graph = loaded.verified.graph
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    info = loaded.info
+    classes = int(tout.shape[-1])
+    labels = pixels.class_names(classes) or (info.class_names if info and len(info.class_names) == classes
+                                             else tuple(f"class_{k}" for k in range(classes)))
+    if len(tin.shape) != 4:
+        if pixels.given:
+            raise InvalidOptionError(f"{loaded.path} takes a {list(tin.shape)} tensor, and --input-range, --mean and "
+                                     "--std describe image pixels", hint="leave them out")
+        return None, "none: the input is not an image", labels
+    q = io_quant(graph)[0]
+    prep, where = resolve_pixels(pixels, info.preprocessing if info else None,
+                                 (q.scale, q.zero_point) if q else None, tin.shape[1], tin.shape[3], reporter)
+    reporter.info(f"preprocessing from {where}: {prep.describe()}")
+    return prep, where, labels
+
+
 def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult, *, dataset: str | None,
-                   npu: NpuResult | None = None, reporter: Reporter = NullReporter()) -> ProjectInputs:
+                   npu: NpuResult | None = None, reporter: Reporter = NullReporter(),
+                   pixels: PixelOptions = PixelOptions(), camera: CameraOptions = CameraOptions(),
+                   golden_images: Path | None = None) -> ProjectInputs:
     """What the project of `resolved.backend` needs beyond the plan, each checked as it comes: the
-    board, Vela (NPU targets), the AOT program, the budget with the project's own figures (exit 8),
-    the golden vectors (the TFLM host interpreter's outputs)."""
+    pixel contract, the board, Vela (NPU targets), the AOT program, the budget with the project's
+    own figures (exit 8), the golden vectors (camera frames and the TFLM host interpreter's outputs)."""
     from mncompile.emit.tflm import board_npu, npu_reserved_arena
 
     model, target, limits = loaded.verified, resolved.target, resolved.limits
+    prep, prep_source, labels = pixel_contract(loaded, pixels, reporter)
     board = load_board(target.board)
     options = {"golden": resolved.golden, "dataset": dataset, "budget": limits.budget, "ram": limits.ram,
-               "flash": limits.flash}
+               "flash": limits.flash, "golden_images": str(golden_images) if golden_images else None}
     extra: dict = {}
     if resolved.npu:
         board_table, _ = board_npu(board, target)
@@ -185,26 +216,35 @@ def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult,
         enforce(memory)
         extra = {"arena": arena}
         run_model = planned.planned_model  # the model the firmware carries, plan embedded
-    golden = golden_vectors(model, loaded.info, resolved.golden, dataset, run_model, reporter)
+    golden = golden_vectors(model, loaded.info, resolved.golden, dataset, run_model, reporter, preprocessing=prep,
+                            camera=camera, images=golden_images, class_names=labels)
     return ProjectInputs(model, loaded.info, target, board, resolved.backend, planned, golden, memory, options,
-                         **extra)
+                         **extra, preprocessing=prep, preprocessing_source=prep_source, labels=labels)
 
 
 def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: int = DEFAULT_GOLDEN,
          dataset: str | None = None, force: bool = False, budget: int | str | None = None,
          ram: int | str | None = None, flash: int | str | None = None, backend: str = "tflm",
-         inplace: str = "auto", vela: VelaOptions | None = None, reporter: Reporter = NullReporter()) -> EmitResult:
+         inplace: str = "auto", vela: VelaOptions | None = None, reporter: Reporter = NullReporter(),
+         pixels: PixelOptions = PixelOptions(), camera: CameraOptions = CameraOptions(),
+         golden_images: str | Path | None = None) -> EmitResult:
     """`mncompile emit`: the firmware project of `backend` ("tflm" or "aot") for the int8 `model`
     on `target`, in the folder `out`. `inplace` (AOT only): which depthwise layers run in place
     ("auto": those that lower the arena, "all", "off"). `vela` (Ethos-U targets): how Vela
-    compiles the model (None: the target's defaults)."""
+    compiles the model (None: the target's defaults). `pixels`: the preprocessing contract's
+    options; `camera`: the golden frames' formats, size and resize; `golden_images`: a folder of
+    the user's pictures for the golden vectors."""
     resolved = resolve(target, budget=budget, ram=ram, flash=flash, backend=backend, vela=vela, golden=golden,
                        inplace=inplace)
+    pixels.check()
+    camera.check()
+    golden_images = check_golden_images(golden_images) if golden_images is not None else None
     out = check_destination(Path(out), force, MANIFEST_NAME)
     loaded = load_model(check_input_file(model, "model", hint="pass an int8 .tflite (from `mncompile quantize`)"))
     check_model_for_backend(loaded, backend)
     planned = plan_model(loaded.verified, measure_host_arena)
-    inputs = project_inputs(loaded, resolved, planned, dataset=dataset, reporter=reporter)
+    inputs = project_inputs(loaded, resolved, planned, dataset=dataset, reporter=reporter, pixels=pixels,
+                            camera=camera, golden_images=golden_images)
     return render_project(inputs, out, reporter)
 
 
@@ -282,6 +322,10 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     check_output_folder(options.out)
     if options.model is not None:
         check_input_file(options.model, "model", folder_ok=True)
+    options.pixels.check()
+    options.camera.check()
+    if options.golden_images is not None:
+        check_golden_images(options.golden_images)
     if options.run:  # what validate needs, checked before hours of work: QEMU, a TFLM to build with
         check_runnable(target)
         resolve_tflm(None, options.out / RUN_BUILD_DIR, options.out / FIRMWARE_DIR,
@@ -302,13 +346,15 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         # Before training: the analytic estimate (the same one `mncompile fit` uses) must fit.
         enforce(check_estimate(estimate(spec), target, *_limits(limits)), suggestion(spec, target, *_limits(limits)))
         options.out.mkdir(parents=True, exist_ok=True)
-        trained = train(spec, dataset, options.out / "model.keras", options.train, reporter, force=True)
+        prep = options.pixels.preprocessing(options.resolution, channels)  # --input-range/--mean/--std
+        trained = train(spec, dataset, options.out / "model.keras", options.train, reporter, force=True,
+                        preprocessing=prep)
         model = load_model(trained.model_path)
     hint = suggestion(spec, target, *_limits(limits)) if spec else None
 
     options.out.mkdir(parents=True, exist_ok=True)  # with --model, nothing has made it yet
     quantized = quantize(model.path, options.out / INT8_NAME, dataset=options.dataset,
-                         calib_samples=options.calib_samples, force=True, reporter=reporter)
+                         calib_samples=options.calib_samples, force=True, reporter=reporter, pixels=options.pixels)
     int8 = LoadedModel(quantized.path, "tflite-int8", None, model.input_shape, model.num_classes, quantized.info,
                        quantized.model)
     check_model_for_backend(int8, options.backend)
@@ -319,7 +365,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         reporter.info("eval skipped: the model given is already int8, there is no float model to compare with")
     else:
         evaluation = evaluate(model, int8, dataset=options.dataset, layer_samples=options.layer_samples,
-                              reporter=reporter)
+                              reporter=reporter, pixels=options.pixels)
         import json
 
         write_text_atomic(options.out / EVAL_NAME, json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "\n")
@@ -342,7 +388,8 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         enforce(targeted.memory, hint)
 
     firmware = check_destination(options.out / FIRMWARE_DIR, True, MANIFEST_NAME)
-    inputs = project_inputs(int8, resolved, planned, dataset=options.dataset, npu=npu, reporter=reporter)
+    inputs = project_inputs(int8, resolved, planned, dataset=options.dataset, npu=npu, reporter=reporter,
+                            pixels=options.pixels, camera=options.camera, golden_images=options.golden_images)
     emitted = render_project(inputs, firmware, reporter)
     completed.append("emit")
 

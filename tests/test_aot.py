@@ -358,8 +358,10 @@ def test_cli_build_backend_aot_run(tmp_path, monkeypatch):
     assert text.returncode == 0 and "AOT project (no TFLM)" in text.stdout and "static arena" in text.stdout
 
 
-def test_quantize_pixel_matches_mncompiles_quantization(aot_projects, tmp_path):
-    """model_quantize_pixel() in src/model_settings.h == the host's preprocessing + quantization."""
+def test_camera_path_of_the_project_matches_mncompiles_quantization(aot_projects, tmp_path):
+    """model_input_from_frame() of src/model_input.h, compiled for the host, on two 12x12 gray8
+    frames (the model's side: no resize) holding every pixel value 0..255 == the host's
+    preprocessing + quantization of those pixels (the path calibration and evaluation take)."""
     from mncompile.model.info import read_info
     from mncompile.validate.layers import quantize_array
 
@@ -367,18 +369,23 @@ def test_quantize_pixel_matches_mncompiles_quantization(aot_projects, tmp_path):
         pytest.skip("host gcc is not installed")
     project = aot_projects("tiny", TINY, "cortex-m7")
     (tmp_path / "pixels.c").write_text(
-        '#include <stdio.h>\n#include "model_settings.h"\n'
-        'int main(void) { for (int p = 0; p < 256; ++p) printf("%d ", model_quantize_pixel((uint8_t)p)); '
-        'return 0; }\n')
+        '#include <stdio.h>\n#include "model_input.h"\n'
+        'int main(void) { uint8_t frame[144]; int8_t input[144];\n'
+        '  for (int k = 0; k < 2; ++k) {\n'
+        '    for (int i = 0; i < 144; ++i) frame[i] = (uint8_t)(k * 112 + i);\n'
+        '    const mn_frame f = {frame, 12, 12, 0, MN_PIXEL_GRAY8};\n'
+        '    if (model_input_from_frame(&f, input) != 0) return 1;\n'
+        '    for (int i = 0; i < 144; ++i) printf("%d ", input[i]);\n  }\n  return 0; }\n')
     exe = tmp_path / "pixels"
-    proc = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
-                           f"-I{project / 'src'}", f"-I{project / 'firmware' / 'kernels'}", str(tmp_path / "pixels.c"),
-                           str(project / "firmware" / "kernels" / "mn_quantize.c"), "-o", str(exe)],
+    proc = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{project / 'src'}",
+                           f"-I{project / 'firmware' / 'preprocess'}", str(tmp_path / "pixels.c"),
+                           str(project / "src" / "model_input.c"),
+                           str(project / "firmware" / "preprocess" / "mn_preprocess.c"), "-o", str(exe)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()]
     graph = verified(TINY).graph
-    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    pixels = np.concatenate([np.arange(144), 112 + np.arange(144)]).astype(np.uint8).reshape(2, 12, 12, 1)
     want = quantize_array(read_info(TINY).preprocessing.apply(pixels), graph.tensors[graph.inputs[0]].quant, "int8")
     assert got == want.reshape(-1).tolist()
 
@@ -569,8 +576,8 @@ def test_float_io_model_is_bit_exact_on_qemu(float_io_models, tmp_path):
     from mncompile.model.datasets import Preprocessing
     from mncompile.model.loader import load_model, model_dataset
     from mncompile.run.validate import run_project
-    from mncompile.validate.accuracy import evenly_spaced
     from mncompile.validate.emulate import emulate
+    from mncompile.validate.golden import stratified_pick
 
     model = float_io_models["float"]
     result = emit(model, "cortex-m7", tmp_path / "p", backend="aot", dataset="digits")
@@ -581,12 +588,14 @@ def test_float_io_model_is_bit_exact_on_qemu(float_io_models, tmp_path):
     assert doc["aot"]["input"] == {"bytes": 576, "offset": None, "dtype": "float32"}
     assert doc["aot"]["output"] == {"bytes": 24, "offset": None, "dtype": "float32"}
     assert doc["memory"]["io_bytes"] == 576 + 24  # the caller's float buffers
-    # the inputs the firmware holds are the preprocessed digits images, float32, not quantized
+    # the inputs the firmware holds are the preprocessed digits images, float32, not quantized (the
+    # camera path of a 12x12 gray8 frame is the identity before the table)
     x = _golden_float_inputs(project)
     data = model_dataset(load_model(model), "digits")
-    pick = evenly_spaced(len(data.y_val), 4)
-    assert np.array_equal(x.reshape(4, 12, 12, 1).view(np.uint32),
-                          Preprocessing.for_input(12, 1).apply(data.x_val[pick]).view(np.uint32))
+    pick = stratified_pick(data.y_val, 4)
+    prep = Preprocessing.from_json(doc["preprocessing"])  # no sidecar: the range its QUANTIZE covers
+    assert "quantization" in doc["preprocessing"]["source"]
+    assert np.array_equal(x.reshape(4, 12, 12, 1).view(np.uint32), prep.apply(data.x_val[pick]).view(np.uint32))
     # the expected outputs are TFLM's float32 outputs for them, as bit patterns
     graph = verified(model).graph
     y = emulate(verified(model), x.reshape(4, *graph.tensors[graph.inputs[0]].shape[1:]), "tflm").reshape(4, -1)
@@ -603,22 +612,40 @@ def test_float_io_model_is_bit_exact_on_qemu(float_io_models, tmp_path):
 
 
 def test_float_io_random_golden_vectors(float_io_models, tmp_path):
-    """Without a dataset: seeded random float32 inputs over the QUANTIZE range; TFLM's float outputs."""
+    """Without a dataset: an image model gets seeded random pixel frames, whose float32 inputs are the
+    contract's table values; TFLM's float outputs for them are expected."""
+    from mncompile.preprocess import camera
+    from mncompile.preprocess.contract import Preprocessing
     from mncompile.validate.emulate import emulate
-    from mncompile.validate.golden import golden_vectors, io_quant
+    from mncompile.validate.golden import golden_vectors
 
     model = float_io_models["float"]
-    graph = verified(model).graph
     g = golden_vectors(verified(model), None, 3)
-    assert g.source == "random float32 inputs, seed 0" and g.inputs.dtype == g.outputs.dtype == np.float32
-    q = io_quant(graph)[0]
-    levels = g.inputs / np.float32(q.scale) + q.zero_point
-    assert levels.min() < -128 and levels.max() > 127  # some saturate
+    assert g.source.startswith("random pixels, seed 0") and g.warning and len(g.frames) == 3
+    assert g.inputs.dtype == g.outputs.dtype == np.float32
+    pixels = np.stack([camera.decode_frame(f, 12, 12, "gray8", 1) for f in g.frames])
+    assert np.array_equal(g.inputs.view(np.uint32), Preprocessing.for_input(12, 1).apply(pixels).view(np.uint32))
     want = emulate(verified(model), g.inputs, "tflm").reshape(3, -1)
     assert np.array_equal(g.outputs.view(np.uint32), want.view(np.uint32))
     doc = g.to_json()
     assert doc["expected_outputs"] == want.view(np.uint32).astype(int).tolist()
     assert doc["predictions"] == [int(i) for i in np.argmax(want, axis=1)]
+
+
+def test_float_input_tensor_random_golden_vectors(tmp_path):
+    """A float-edged model whose input is a tensor, not an image: seeded random float32 inputs over
+    its QUANTIZE range and 2 steps beyond, so some saturate."""
+    import tflite_writer as writer
+
+    from mncompile.graph.verified import verify_model
+    from mncompile.validate.golden import golden_vectors, io_quant
+
+    model = verify_model(writer.quantize((1, 40), (0.02, 5)), "q.tflite")
+    g = golden_vectors(model, None, 3)
+    assert g.source == "random float32 inputs, seed 0" and g.inputs.dtype == np.float32 and not g.frames
+    q = io_quant(model.graph)[0]
+    levels = g.inputs / np.float32(q.scale) + q.zero_point
+    assert levels.min() < -128 and levels.max() > 127
 
 
 def _mid_graph_float_model() -> bytes:

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 TFLM_ROOT = os.environ.get("TFLM_ROOT")
 CMSIS_NN_ROOT = os.environ.get("CMSIS_NN_ROOT")
@@ -42,9 +42,11 @@ def test_canonical_build_writes_a_complete_project_from_nothing(canonical_build)
     doc = json.loads((project / "mncompile.json").read_text())
     assert doc["options"]["target"] == "cortex-m7" and doc["options"]["budget"] == 6 * 1024 * 1024
     assert doc["memory"]["fits"] is True
-    # golden vectors are real validation images of the default dataset, with true labels
-    assert doc["golden"]["source"] == "digits validation split" and len(doc["golden"]["labels"]) == 4
-    assert min(doc["golden"]["labels"]) >= 0
+    # golden vectors are real validation images of the default dataset, with true labels, stratified
+    # (four different classes), carried as the camera frames the firmware converts
+    assert doc["golden"]["source"] == "digits validation split, as gray8 96x96 camera frames"
+    assert len(set(doc["golden"]["labels"])) == 4 and min(doc["golden"]["labels"]) >= 0
+    assert doc["preprocessing"]["range"] == [[-1.0, 1.0]] and doc["preprocessing"]["source"] == "the model's sidecar"
     labels = re.findall(r'^\s+"(\d)",$', (project / "src/model_data.cc").read_text(), re.M)
     assert labels == [str(d) for d in range(10)]
     # the summary: accuracy, RAM, flash, budget, headroom, where the project is
@@ -71,6 +73,8 @@ def _build_and_run(project: Path, build_dir: Path, kernels: str, **roots) -> Non
     assert report.all_passed and report.total == doc["golden"]["count"], result.output
     assert report.arena_used == doc["arena"]["predicted_bytes"][kernels] == report.arena_predicted
     assert report.ticks_unit == "SysTick ticks" and all(v.ticks and v.ticks > 0 for v in report.vectors)
+    if doc["golden"].get("camera"):  # every vector's input came through the camera path on the device
+        assert report.camera_frames == report.total, result.output
 
 
 @pytest.mark.skipif(not TFLM_ROOT, reason="TFLM_ROOT is unset: point it at a tflite-micro checkout with its "
@@ -83,3 +87,18 @@ def test_tflm_project_builds_and_every_golden_vector_passes_on_qemu(canonical_bu
     if CMSIS_NN_ROOT:
         _build_and_run(project, tmp_path / "build-cmsis", "cmsis-nn", tflm_root=Path(TFLM_ROOT),
                        cmsis_nn_root=Path(CMSIS_NN_ROOT))
+
+
+@pytest.mark.skipif(not TFLM_ROOT, reason="TFLM_ROOT is unset: point it at a tflite-micro checkout with its "
+                                          "third-party downloads to build the TFLM project (README: Testing "
+                                          "against real TFLM)")
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm is not installed")
+def test_tflm_project_camera_path_from_rgb565_and_yuv422_frames(tmp_path):
+    """The TFLM backend's camera path with the real interpreter: RGB565 and YUV422 frames of 20x14,
+    bilinear to the model's 12x12, written into interpreter.input(0) and checked bit for bit."""
+    from mncompile.pipeline import emit
+    from mncompile.preprocess.camera import CameraOptions
+
+    project = emit(REPO / "tests" / "data" / "tiny_int8.tflite", "cortex-m7", tmp_path / "fw",
+                   camera=CameraOptions("rgb565,yuv422", "20x14")).out
+    _build_and_run(project, tmp_path / "build", "reference", tflm_root=Path(TFLM_ROOT))

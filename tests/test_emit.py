@@ -161,8 +161,8 @@ def test_golden_outputs_agree_with_an_independent_interpreter(tiny_projects):
     assert np.array_equal(emulate(verified(out / "model/tiny_int8_planned.tflite"), x, "litert-ref"), y)
     doc = json.loads((out / "mncompile.json").read_text())
     assert np.array_equal(np.array(doc["golden"]["expected_outputs"]), y)
-    # the tiny model names no dataset: seeded random inputs, and the manifest says so
-    assert doc["golden"]["source"].startswith("random int8")
+    # the tiny model names no dataset: seeded random pixels, and the manifest warns about it
+    assert doc["golden"]["source"].startswith("random pixels") and "weak check" in doc["golden"]["warning"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,6 +174,7 @@ CHECK_MAIN = r"""
 #include "board.h"
 #include "golden_data.h"
 #include "model_data.h"
+#include "model_input.h"
 #include "model_settings.h"
 
 alignas(16) static uint8_t tensor_arena[mncompile::kTensorArenaSize] __attribute__((section(".tensor_arena")));
@@ -202,8 +203,16 @@ int main() {
   tensor_arena[0] = 1;
   printf("arena %08lx %lu\n", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(tensor_arena)),
          static_cast<unsigned long>(sizeof tensor_arena));
+  // the camera path (model_input.h) on two 12x12 gray8 frames (no resize) holding every value
   printf("pixels");
-  for (int p = 0; p < 256; ++p) printf(" %d", mncompile::QuantizePixel(static_cast<uint8_t>(p)));
+  static uint8_t frame[144];
+  static int8_t input[144];
+  for (int k = 0; k < 2; ++k) {
+    for (int i = 0; i < 144; ++i) frame[i] = static_cast<uint8_t>(k * 112 + i);
+    const mn_frame f = {frame, 12, 12, 0, MN_PIXEL_GRAY8};
+    if (model_input_from_frame(&f, input) != 0) return 2;
+    for (int i = 0; i < 144; ++i) printf(" %d", input[i]);
+  }
   printf("\n");
   return 0;
 }
@@ -225,11 +234,12 @@ def _compile_check_program(project: Path, target: str, work: Path) -> Path:
     t = get_target(target)
     board = project / "firmware" / "boards" / t.board
     cpu = list(t.cpu_flags)
-    inc = [f"-I{project / 'src'}", f"-I{project / 'firmware' / 'common'}"]
+    inc = [f"-I{project / 'src'}", f"-I{project / 'firmware' / 'common'}", f"-I{project / 'firmware' / 'preprocess'}"]
     work.mkdir(parents=True, exist_ok=True)
     (work / "check_main.cc").write_text(CHECK_MAIN)
     objects = []
-    c_sources = sorted((project / "firmware" / "common").glob("*.c")) + sorted(board.glob("*.c"))
+    c_sources = (sorted((project / "firmware" / "common").glob("*.c")) + sorted(board.glob("*.c"))
+                 + [project / "src" / "model_input.c", project / "firmware" / "preprocess" / "mn_preprocess.c"])
     cxx_sources = [project / "src" / "model_data.cc", project / "src" / "golden_data.cc", work / "check_main.cc"]
     for src in c_sources + cxx_sources:
         obj = work / (src.name + ".o")
@@ -263,7 +273,7 @@ def _expected_pixels(project: Path) -> list[int]:
 
     graph = verified(project / "model" / "tiny_int8_planned.tflite").graph
     prep = read_info(TINY).preprocessing
-    pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    pixels = np.concatenate([np.arange(144), 112 + np.arange(144)]).astype(np.uint8).reshape(2, 12, 12, 1)
     return quantize_array(prep.apply(pixels), graph.tensors[graph.inputs[0]].quant, "int8").reshape(-1).tolist()
 
 
@@ -306,7 +316,7 @@ def test_arrays_and_board_support_compile_with_werror_and_hold_the_right_bytes(t
     arena_at, arena_size = next(line for line in lines if line.startswith("arena ")).split()[1:]
     assert int(arena_at, 16) % 16 == 0 and int(arena_size) == doc["arena"]["reserved_bytes"]["reference"]
     pixels = [int(v) for v in next(line for line in lines if line.startswith("pixels")).split()[1:]]
-    assert pixels == _expected_pixels(project)  # QuantizePixel on the device == mncompile's quantization
+    assert pixels == _expected_pixels(project)  # the camera path on the device == mncompile's quantization
 
 
 # ---------------------------------------------------------------------------------------------

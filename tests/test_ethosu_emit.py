@@ -447,11 +447,13 @@ def test_own_sources_compile_with_werror_and_link_to_the_corstone_300_map(tiny_n
     assert list(get_target(target).cpu_flags) == cpu
     warnings = ["-Wall", "-Wextra", "-Werror", "-Wconversion"]
     flags = ["-O2", *warnings, "-ffunction-sections", "-fdata-sections", "-ffp-contract=off",
-             f"-I{project / 'src'}", f"-I{project / 'firmware' / 'common'}", "-isystem", str(stubs)]
+             f"-I{project / 'src'}", f"-I{project / 'firmware' / 'common'}", f"-I{project / 'firmware' / 'preprocess'}",
+             "-isystem", str(stubs)]
     c = ["arm-none-eabi-gcc", "-std=c11", *cpu, *flags]
     cxx = ["arm-none-eabi-g++", "-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics", *cpu, *flags]
     own = (sorted((project / "src").glob("*.c")) + sorted((project / "src").glob("*.cc"))
-           + sorted((project / "firmware" / "common").glob("*.c")) + sorted(board.glob("*.c")))
+           + sorted((project / "firmware" / "common").glob("*.c")) + sorted(board.glob("*.c"))
+           + sorted((project / "firmware" / "preprocess").glob("*.c")))
     assert project / "src" / "ethosu_npu.c" in own and project / "src" / "main.cc" in own
     jobs, objects = [], []
     for src in own:

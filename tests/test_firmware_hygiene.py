@@ -378,9 +378,10 @@ def test_aot_projects_compile_without_a_warning_on_every_target(projects):
         if backend != "aot":
             continue
         cpu = _cpu_flags(project)
-        include = [f"-I{project / d}" for d in ("src", "firmware/kernels", "firmware/common")]
+        include = [f"-I{project / d}" for d in ("src", "firmware/kernels", "firmware/common", "firmware/preprocess")]
         sources = sorted(p.relative_to(project) for p in project.rglob("*.c") if "build" not in p.parts)
-        assert {"src/main.c", "src/model.c", "src/golden_data.c"} <= {p.as_posix() for p in sources}
+        assert {"src/main.c", "src/model.c", "src/golden_data.c", "src/model_input.c",
+                "firmware/preprocess/mn_preprocess.c"} <= {p.as_posix() for p in sources}
         assert len([p for p in sources if p.parts[:2] == ("firmware", "kernels")]) >= 8
         for src in sources:
             key = (target, src, (project / src).read_bytes())
@@ -479,11 +480,17 @@ def test_tflm_projects_own_sources_compile_without_a_warning(projects, tmp_path)
                             "class MicroMutableOpResolver : public MicroOpResolver {\n public:\n"
                             + "".join(f"  TfLiteStatus {m}() {{ return kTfLiteOk; }}\n" for m in methods)
                             + "};\n}  // namespace tflite\n")
-        include = [f"-I{project / 'src'}", f"-I{project / 'firmware' / 'common'}", "-isystem", str(kind_stubs)]
+        include = [f"-I{project / 'src'}", f"-I{project / 'firmware' / 'common'}",
+                   f"-I{project / 'firmware' / 'preprocess'}", "-isystem", str(kind_stubs)]
         jobs += [["arm-none-eabi-g++", *CPU_FLAGS[target].split(), "-std=c++17", "-fno-rtti", "-fno-exceptions",
                   "-fno-threadsafe-statics", *BUILD_FLAGS, *WARNINGS, *include, "-c", str(src), "-o", os.devnull]
                  for target in TARGETS for src in sorted((project / "src").glob("*.cc"))]
-    assert len(jobs) == 2 * 3 * len(TARGETS)
+        # the camera path (C, shared with the AOT backend)
+        jobs += [["arm-none-eabi-gcc", *CPU_FLAGS[target].split(), "-std=c11", *BUILD_FLAGS, *WARNINGS, *include,
+                  "-c", str(src), "-o", os.devnull]
+                 for target in TARGETS for src in (project / "src" / "model_input.c",
+                                                   project / "firmware" / "preprocess" / "mn_preprocess.c")]
+    assert len(jobs) == 2 * 5 * len(TARGETS)
     failures = _compile_all(jobs)
     assert not failures, f"{len(failures)} of {len(jobs)} compiles warned:\n" + "\n".join(failures[:10])
 

@@ -18,6 +18,7 @@ LAYERS = (
     ("errors",),
     ("units", "progress", "resources", "tfenv", "files", "ctext"),
     ("graph",),
+    ("preprocess",),
     ("targets", "model"),
     ("quantize", "plan", "budget"),
     ("validate", "npu", "aot"),

@@ -177,6 +177,8 @@ def _console(doc: dict, fail: dict[int, tuple[int, int, int]] | None = None, cou
             top = doc["golden"]["predictions"][v]
             lines.append(f"vector {v}: PASS, class {top} (x), {1000 + v} SysTick ticks")
     if status in (0, 1):
+        if doc["golden"].get("camera"):  # an image model's vectors come through the camera path
+            lines.append(f"camera path: {total} frames to input tensors, {300 * total} SysTick ticks in total")
         passed = total - len(fail or {})
         lines.append(f"summary: {passed}/{doc['golden']['count']} PASS, arena_used_bytes {used}, 4000 "
                      "SysTick ticks in total")
@@ -210,6 +212,18 @@ def test_verdict_pass_times_and_arena(tiny_project):
     assert document["vectors"][0]["label"] == json.loads(TINY.with_suffix(".tflite.json").read_text())["classes"][
         doc["golden"]["predictions"][0]]
     result.raise_if_failed()  # nothing to raise
+
+
+def test_verdict_needs_the_camera_path_for_camera_frames(tiny_project):
+    """A PASS of an image model must come through the camera path: a firmware that skipped it
+    (no "camera path:" line, e.g. a hand-edited main.c copying g_golden_inputs) fails."""
+    doc = json.loads((tiny_project / "mncompile.json").read_text())
+    assert doc["golden"]["camera"]["formats"] == ["gray8"]
+    result = _assess(tiny_project, _console(doc), 0)
+    assert result.passed and result.to_json()["camera_path"] == {"frames": 4, "ticks": 1200, "instructions": 48000}
+    skipped = "\n".join(line for line in _console(doc).splitlines() if not line.startswith("camera path:"))
+    result = _assess(tiny_project, skipped + "\n", 0)
+    assert not result.passed and "did not come through the camera path" in result.problems[0]
 
 
 def test_verdict_fails_on_a_fail_a_missing_vector_or_a_crash(tiny_project):

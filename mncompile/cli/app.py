@@ -41,7 +41,38 @@ VELA_MEMORY_OPTION = typer.Option(None, "--vela-memory-mode", help="Ethos-U targ
                                   "Shared_Sram, Sram_Only, Dedicated_Sram. [default: the target's]")
 VELA_OPTIMISE_OPTION = typer.Option("Performance", "--vela-optimise", help="Ethos-U targets: Vela's strategy, "
                                     "Performance or Size (least SRAM).")
+INPUT_RANGE_OPTION = typer.Option(None, "--input-range", help="How 0..255 pixels map onto the model's input: "
+                                  "linearly onto [LO,HI], e.g. 0,1 or -1,1. [default: the sidecar's, else the "
+                                  "range an int8 input's quantization covers, else -1,1 with a warning]")
+MEAN_OPTION = typer.Option(None, "--mean", help="Per-channel mean R,G,B (with --std): x = (pixel - mean) / std, "
+                           "on pixel/255 when every mean and std is at most 1 (torch), on 0..255 otherwise (caffe).")
+STD_OPTION = typer.Option(None, "--std", help="Per-channel standard deviation R,G,B (with --mean).")
+LABELS_OPTION = typer.Option(None, "--labels", help="Class labels, one a line, in the order of the model's "
+                             "outputs. [default: the sidecar's]")
+GOLDEN_IMAGES_OPTION = typer.Option(None, "--golden-images", help="A folder of your own pictures for the golden "
+                                    "vectors (files, or class folders named after the labels). [default: the "
+                                    "dataset's validation split, else random pixels with a warning]")
+CAMERA_FORMAT_OPTION = typer.Option(None, "--camera-format", help="Pixel format(s) of the golden camera frames, "
+                                    "comma-separated: rgb888, rgb565, rgb565be, gray8, yuv422 (YUYV); every golden "
+                                    "image is carried in each. [default: rgb888, gray8 for a 1-channel model]")
+CAMERA_SIZE_OPTION = typer.Option(None, "--camera-size", help="Size of the golden camera frames, WIDTHxHEIGHT, "
+                                  "e.g. 160x120; the firmware resizes them to the model's side. [default: the "
+                                  "model's side]")
+RESIZE_OPTION = typer.Option(None, "--resize", help="How the firmware resizes a camera frame: nearest or bilinear. "
+                             "[default: the preprocessing's, bilinear]")
 DEBUG = {"on": False}
+
+
+def _pixels(input_range: str | None, mean: str | None, std: str | None, labels: Path | None):
+    from mncompile.preprocess.contract import PixelOptions
+
+    return PixelOptions(input_range, mean, std, labels)
+
+
+def _camera(formats: str | None, size: str | None, resize: str | None):
+    from mncompile.preprocess.camera import CameraOptions
+
+    return CameraOptions(formats, size, resize)
 
 
 def _vela(system_config: str | None, memory_mode: str | None, optimise: str):
@@ -218,6 +249,10 @@ def quantize(
     calib_samples: int = typer.Option(200, "--calib-samples", help="Calibration images, drawn "
                                       "stratified over classes from the training split."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    input_range: str | None = INPUT_RANGE_OPTION,
+    mean: str | None = MEAN_OPTION,
+    std: str | None = STD_OPTION,
+    labels: Path | None = LABELS_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Full-integer int8 quantization (int8 weights per channel, activations, input and output).
@@ -231,7 +266,7 @@ def quantize(
     from mncompile.quantize import quantize as run_quantize
 
     result = run_quantize(model, output, dataset=dataset, calib_samples=calib_samples, force=force,
-                          reporter=render.RichReporter())
+                          reporter=render.RichReporter(), pixels=_pixels(input_range, mean, std, labels))
     if json_output:
         render.print_json(result.to_json())
         return
@@ -259,6 +294,10 @@ def eval_command(
                                        "[default: the model's, from its sidecar]"),
     layer_samples: int = typer.Option(32, "--layer-samples", help="Validation images for the "
                                       "per-layer SQNR (0 skips it)."),
+    input_range: str | None = INPUT_RANGE_OPTION,
+    mean: str | None = MEAN_OPTION,
+    std: str | None = STD_OPTION,
+    labels: Path | None = LABELS_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Float vs int8 accuracy on the validation split, per class and per layer.
@@ -272,7 +311,7 @@ def eval_command(
     from mncompile.validate.accuracy import evaluate
 
     report = evaluate(float_model, int8_model, dataset=dataset, layer_samples=layer_samples,
-                      reporter=render.RichReporter())
+                      reporter=render.RichReporter(), pixels=_pixels(input_range, mean, std, labels))
     if json_output:
         render.print_json(report.to_json())
         return
@@ -340,11 +379,13 @@ def emit(
     target: str = typer.Option(..., "--target", "-t", help="Deployment target (see `mncompile targets`); "
                                "it picks the CPU flags and the board support."),
     out: Path = typer.Option(..., "--out", "-o", help="Project folder to create."),
-    golden: int = typer.Option(4, "--golden", help="Golden vectors: validation inputs whose TFLM host "
-                               "outputs the firmware must reproduce bit for bit."),
-    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Where golden inputs come from: "
-                                       "digits, shapes or an image folder. [default: the model's, from "
-                                       "its sidecar; seeded random int8 inputs when it names none]"),
+    golden: int = typer.Option(4, "--golden", help="Golden images (each carried in every --camera-format): "
+                               "the firmware converts their raw frames and must reproduce the TFLM host "
+                               "outputs bit for bit."),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="Where golden images come from without "
+                                       "--golden-images: digits, shapes or an image folder, validation split, "
+                                       "stratified. [default: the model's, from its sidecar; seeded random "
+                                       "pixels with a warning when it names none]"),
     budget: str | None = typer.Option(None, "--budget", help="Total model memory to check against, "
                                       "e.g. 6MB (1024-based)."),
     ram: str | None = typer.Option(None, "--ram", help="Override the target's RAM (arena + I/O buffers)."),
@@ -352,6 +393,14 @@ def emit(
     force: bool = typer.Option(False, "--force", help="Replace an existing project folder written by "
                                "mncompile (a folder without mncompile.json is never deleted)."),
     backend: str = BACKEND_OPTION,
+    input_range: str | None = INPUT_RANGE_OPTION,
+    mean: str | None = MEAN_OPTION,
+    std: str | None = STD_OPTION,
+    labels: Path | None = LABELS_OPTION,
+    golden_images: Path | None = GOLDEN_IMAGES_OPTION,
+    camera_format: str | None = CAMERA_FORMAT_OPTION,
+    camera_size: str | None = CAMERA_SIZE_OPTION,
+    resize: str | None = RESIZE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write a firmware project for an int8 model: TensorFlow Lite Micro, or AOT C (--backend aot).
@@ -362,14 +411,19 @@ def emit(
     The project holds the model as a C array in a flash section (with mncompile's
     memory plan embedded), golden vectors with the TFLM host interpreter's outputs,
     a main.cc that checks them on the device, board support, CMake files and a
-    README; mncompile.json records how it was made. The folder is written to a
+    README; mncompile.json records how it was made. For an image model every
+    golden vector starts as a raw camera frame (--camera-format, --camera-size):
+    the firmware converts it with mncompile's preprocessing (src/model_input.h)
+    and checks the input tensor against the host's bit for bit first. The folder is written to a
     temporary name and renamed, so it is complete or absent.
     """
     from mncompile.cli import render
     from mncompile.pipeline import emit as run_emit
 
     result = run_emit(model, target, out, golden=golden, dataset=dataset, force=force, budget=budget,
-                      ram=ram, flash=flash, backend=backend, reporter=render.RichReporter())
+                      ram=ram, flash=flash, backend=backend, reporter=render.RichReporter(),
+                      pixels=_pixels(input_range, mean, std, labels),
+                      camera=_camera(camera_format, camera_size, resize), golden_images=golden_images)
     if json_output:
         render.print_json(result.to_json())
         return
@@ -403,7 +457,8 @@ def build(
                                       "quantization (stratified over classes, training split)."),
     layer_samples: int = typer.Option(32, "--layer-samples", help="Validation images for the "
                                       "per-layer SQNR (0 skips it)."),
-    golden: int = typer.Option(4, "--golden", help="Golden vectors the firmware checks."),
+    golden: int = typer.Option(4, "--golden", help="Golden images the firmware checks from their raw camera "
+                               "frames (see emit)."),
     out: Path = typer.Option(Path("mncompile-build"), "--out", "-o",
                              help="Build folder; build owns it and replaces its own files."),
     run: bool = typer.Option(False, "--run", help="Validate: build OUT/firmware against the tflite-micro "
@@ -413,6 +468,14 @@ def build(
     vela_system_config: str | None = VELA_SYSTEM_OPTION,
     vela_memory_mode: str | None = VELA_MEMORY_OPTION,
     vela_optimise: str = VELA_OPTIMISE_OPTION,
+    input_range: str | None = INPUT_RANGE_OPTION,
+    mean: str | None = MEAN_OPTION,
+    std: str | None = STD_OPTION,
+    labels: Path | None = LABELS_OPTION,
+    golden_images: Path | None = GOLDEN_IMAGES_OPTION,
+    camera_format: str | None = CAMERA_FORMAT_OPTION,
+    camera_size: str | None = CAMERA_SIZE_OPTION,
+    resize: str | None = RESIZE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run the pipeline: model -> quantize -> eval -> plan -> npu -> emit -> validate.
@@ -436,7 +499,9 @@ def build(
                            channels=channels, dataset=dataset, model=model, budget=budget,
                            ram=ram, flash=flash, target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed),
                            calib_samples=calib_samples, layer_samples=layer_samples, golden=golden, run=run,
-                           backend=backend, vela=_vela(vela_system_config, vela_memory_mode, vela_optimise))
+                           backend=backend, vela=_vela(vela_system_config, vela_memory_mode, vela_optimise),
+                           pixels=_pixels(input_range, mean, std, labels),
+                           camera=_camera(camera_format, camera_size, resize), golden_images=golden_images)
     result = run_build(options, render.RichReporter())
     if json_output:
         if result.validation is not None:

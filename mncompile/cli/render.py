@@ -306,6 +306,12 @@ def run_renderables(result) -> list:
                 text += f"; {result.macs:,} MACs: {result.instructions_per_mac:.2f} instructions/MAC"
         lines.append(text + " (QEMU counts instructions, not a real core's cycles)")
     r = result.report
+    if r.camera_frames and r.camera_ticks is not None:
+        per = r.camera_ticks / r.camera_frames
+        text = f"camera path: {r.camera_frames} raw frames converted to input tensors, {per:,.0f} {unit}"
+        if result.instructions_per_tick is not None:
+            text += f" = {per * result.instructions_per_tick:,.0f} instructions"
+        lines.append(text + " per frame")
     if r.arena_used is not None:
         reserved = r.arena_reserved if r.arena_reserved is not None else result.arena_reserved
         text = f"arena: arena_used_bytes() {r.arena_used:,} B"

@@ -27,6 +27,7 @@ from mncompile.graph.verified import VerifiedModel
 from mncompile.model.info import ModelInfo
 from mncompile.plan import ARENA_MARGIN_BYTES, FirmwareArena, PlanResult
 from mncompile.plan.arena import ArenaPrediction
+from mncompile.preprocess.contract import Preprocessing
 from mncompile.progress import NullReporter, Reporter
 from mncompile.targets import Target
 from mncompile.validate.golden import Golden
@@ -54,6 +55,9 @@ class ProjectInputs:
     npu: object | None = None  # an Ethos-U target: `mncompile.npu.NpuResult`
     npu_arena: ArenaPrediction | None = None  # the TFLM arena of Vela's model
     fast_memory: int = 0  # the NPU fast memory Vela's memory mode needs
+    preprocessing: Preprocessing | None = None  # the contract (None: the input is not an image)
+    preprocessing_source: str = ""  # where it came from (`mncompile.preprocess.contract.resolve`)
+    labels: tuple[str, ...] = ()  # the class labels (--labels, else the sidecar's)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from mncompile.emit import EmitResult, ProjectInputs
 from mncompile.emit.context import template_context
 from mncompile.emit.manifest import MANIFEST_NAME, manifest_text, project_manifest
-from mncompile.emit.project import board_support_files, copy_tree, render_tree
+from mncompile.emit.project import board_support_files, camera_files, copy_tree, render_tree
 from mncompile.files import write_tree
 from mncompile.plan import device_arena
 from mncompile.progress import Reporter
@@ -61,6 +61,7 @@ def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResu
     files["src/model.h"] = program.model_h.encode("utf-8")
     files.update(copy_tree(firmware_dir() / "kernels", "firmware/kernels/"))
     files.update(board_support_files(board.name))
+    files.update(camera_files(context))
     files[f"model/{model.name}"] = model.data
     sections = {
         "plan": {**program.memory.to_json(), "layerwise_lower_bound_bytes": planned.lower_bound,

@@ -6,19 +6,40 @@ from mncompile import __version__
 from mncompile.ctext import byte_rows, c_comment_text, c_float, c_string_literal, float_rows, int_rows
 from mncompile.emit.boards import NO_FLASHING, flashing
 from mncompile.emit.manifest import TFLM_COMMIT, sha256, tool_versions
+from mncompile.graph.edges import io_quant
 from mncompile.graph.support import tflm_resolver_methods
-from mncompile.model.datasets import Preprocessing
 from mncompile.plan import ARENA_MARGIN_BYTES
 from mncompile.targets.qemu import qemu_command
-from mncompile.validate.golden import io_quant
 
 
 def class_names(inputs, classes: int) -> tuple[str, ...]:
-    """The sidecar's labels when it has one per output, else class_0, class_1, ..."""
+    """The contract's labels (--labels, else the sidecar's when it has one per output), else
+    class_0, class_1, ..."""
+    if len(inputs.labels) == classes:
+        return tuple(inputs.labels)
     info = inputs.info
     if info and len(info.class_names) == classes:
         return tuple(info.class_names)
     return tuple(f"class_{k}" for k in range(classes))
+
+
+C_FORMATS = {"rgb888": "MN_PIXEL_RGB888", "rgb565": "MN_PIXEL_RGB565", "rgb565be": "MN_PIXEL_RGB565BE",
+             "gray8": "MN_PIXEL_GRAY8", "yuv422": "MN_PIXEL_YUV422"}
+C_RESIZE = {"nearest": "MN_RESIZE_NEAREST", "bilinear": "MN_RESIZE_BILINEAR"}
+
+
+def _camera(vectors, float_input: bool) -> dict | None:
+    """The golden frames and the contract's lookup table, for the templates (None: no camera path)."""
+    cam = vectors.camera
+    if cam is None:
+        return None
+    return {"formats": list(cam.formats), "width": cam.width, "height": cam.height, "resize": cam.resize,
+            "c_resize": C_RESIZE[cam.resize], "c_format": C_FORMATS[cam.formats[0]], "format": cam.formats[0],
+            "frames": [{"rows": byte_rows(f), "bytes": len(f), "format": fmt, "c_format": C_FORMATS[fmt]}
+                       for f, fmt in zip(vectors.frames, vectors.formats, strict=True)],
+            "lut_ctype": "float" if float_input else "int8_t",
+            "lut_rows": float_rows(vectors.lut) if float_input else int_rows(vectors.lut),
+            "lut_channels": int(vectors.lut.shape[0])}
 
 
 def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: dict, *, model_file: str,
@@ -33,18 +54,12 @@ def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: d
     _, h, w, c = tin.shape if image else (1, 0, 0, 0)
     classes = int(tout.shape[-1])
     names = class_names(inputs, classes)
-    info = inputs.info
-    if info and info.preprocessing:
-        prep, prep_source = info.preprocessing, "from the model's sidecar"
-    elif image:
-        prep, prep_source = Preprocessing.for_input(h, c), "mncompile's default, the model has no sidecar"
-    else:
-        prep, prep_source = None, "none: the input is not an image"
+    prep = inputs.preprocessing
     if ops is None:
         methods = tflm_resolver_methods()
         ops = [{"kind": k, "method": methods[k]} for k in sorted({op.kind for op in graph.ops})]
     model_comment = c_comment_text(model.name)
-    return {
+    context = {
         "version": __version__,
         "project_title": f"{model_comment} on {tgt.name}",
         "model_comment": model_comment,
@@ -62,8 +77,12 @@ def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: d
         "input": {"image": image, "height": h, "width": w, "channels": c, **_io(tin, qin, "input")},
         "output": {"classes": classes, **_io(tout, qout, "output")},
         "preprocessing": None if prep is None else {
-            "source": prep_source, "color_mode": "grayscale" if prep.color_mode == "L" else "RGB",
-            "resample": prep.resample, "scale": c_float(prep.scale), "offset": c_float(prep.offset)},
+            "source": c_comment_text(inputs.preprocessing_source),
+            "color_mode": "grayscale" if prep.color_mode == "L" else "RGB", "resample": prep.resample,
+            "describe": c_comment_text(prep.describe()),
+            "scale": [c_float(v) for v in prep.scale], "offset": [c_float(v) for v in prep.offset],
+            "ranges": [f"[{lo:.6g}, {hi:.6g}]" for lo, hi in prep.ranges()]},
+        "camera": _camera(vectors, tin.dtype == "FLOAT32"),
         "arena": {"reference": predicted["reference"], "cmsis_nn": predicted["cmsis-nn"],
                   "margin": ARENA_MARGIN_BYTES, "reference_size": reserved["reference"],
                   "cmsis_nn_size": reserved["cmsis-nn"]},
@@ -75,7 +94,10 @@ def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: d
                                                           else vectors.outputs)],
                    "labels": [str(v) for v in vectors.labels]},
         "npu": npu,
+        "backend": inputs.backend,
     }
+    context["camera_readme"] = _camera_readme(context)
+    return context
 
 
 def _io(t, q, role: str) -> dict:
@@ -89,3 +111,12 @@ def _io(t, q, role: str) -> dict:
             "golden_ctype": ("float" if role == "input" else "uint32_t") if is_float else "int8_t",
             "scale": c_float(q.scale if q else 0.0), "scale_text": f"{q.scale:.9g}" if q else "none",
             "zero_point": int(q.zero_point) if q else 0}
+
+
+def _camera_readme(context: dict) -> str:
+    """The project README's camera section (templates/snippets/camera.md.j2), "" without a camera path."""
+    from mncompile.resources import jinja_environment, templates_dir
+
+    if not context["camera"]:
+        return ""
+    return jinja_environment(templates_dir() / "snippets").get_template("camera.md.j2").render(**context)

@@ -79,6 +79,8 @@ def project_manifest(inputs, firmware: bytes, files: dict[str, bytes], *, classe
         "versions": versions or tool_versions(),
         **sections,
         "memory": inputs.memory.to_json(),
+        "preprocessing": ({**inputs.preprocessing.to_json(), "source": inputs.preprocessing_source}
+                          if inputs.preprocessing is not None else None),
         "golden": {**inputs.golden.to_json(), **(golden or {})},
         "files": dict(digests),
     }

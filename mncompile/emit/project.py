@@ -45,3 +45,15 @@ def board_support_files(board: str) -> dict[str, bytes]:
 
     return {**copy_tree(firmware_dir() / "common", "firmware/common/"),
             **copy_tree(firmware_dir() / "boards" / board, f"firmware/boards/{board}/")}
+
+
+def camera_files(context: dict) -> dict[str, bytes]:
+    """An image model's camera path, for either backend: ``src/model_input.{c,h}`` (the contract's
+    lookup table, rendered from ``templates/common/``) and ``firmware/preprocess/`` (mncompile's
+    preprocessing functions, copied). None for a model whose input is not an image."""
+    from mncompile.resources import firmware_dir, templates_dir
+
+    if not context.get("camera"):
+        return {}
+    return {**render_tree(templates_dir() / "common", context),
+            **copy_tree(firmware_dir() / "preprocess", "firmware/preprocess/")}

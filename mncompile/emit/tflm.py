@@ -15,7 +15,7 @@ from pathlib import Path
 from mncompile.emit import EmitResult, ProjectInputs
 from mncompile.emit.context import template_context
 from mncompile.emit.manifest import MANIFEST_NAME, manifest_text, project_manifest, tool_versions
-from mncompile.emit.project import board_support_files, render_tree
+from mncompile.emit.project import board_support_files, camera_files, render_tree
 from mncompile.errors import ModelError
 from mncompile.files import write_tree
 from mncompile.graph.support import tflm_resolver_methods
@@ -46,6 +46,7 @@ def render_tflm(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitRes
                                model_file=firmware_model.name)
     files = render_tree(templates_dir() / "tflm", context, exclude=(NPU_TEMPLATES,))
     files.update(board_support_files(board.name))
+    files.update(camera_files(context))
     files[f"model/{firmware_model.name}"] = firmware_model.data
     sections = {"plan": {k: v for k, v in planned.to_json().items() if k != "model"},
                 "arena": {"predicted_bytes": arena.predicted, "reserved_bytes": arena.reserved,
@@ -119,6 +120,7 @@ def render_npu(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResu
     files = render_tree(templates_dir() / "tflm", context, exclude=(NPU_TEMPLATES,))
     files.update(render_tree(templates_dir() / "tflm" / NPU_TEMPLATES, context))
     files.update(board_support_files(board.name))
+    files.update(camera_files(context))
     files.update(vela_files)
     npu_doc = {**npu.to_json(), "model": npu_context["model_file"], "summary_csv": npu_context["summary_file"],
                "log": f"{VELA_DIR}/vela.log" if f"{VELA_DIR}/vela.log" in vela_files else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mncompile.graph.ir import Graph, Op
+from mncompile.graph.ir import Graph, Op, Quant
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,18 @@ def has_float_io_edges(graph: Graph) -> bool:
     """True for an int8 model converted with float input and/or output (`float_edges`): float32
     by its input type, full-integer inside; both backends compile it."""
     return float_edges(graph).any
+
+
+def io_quant(graph: Graph) -> tuple[Quant | None, Quant | None]:
+    """The int8 quantization at the graph's input and output: the tensors' own or, for a float32
+    input that a QUANTIZE op quantizes (a float32 output that a DEQUANTIZE op makes), that op's
+    int8 side. None where there is none."""
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    qin, qout = tin.quant, tout.quant
+    if tin.dtype == "FLOAT32":
+        op = next((o for o in graph.ops if o.kind == "QUANTIZE" and o.inputs and o.inputs[0] == tin.index), None)
+        qin = graph.tensors[op.outputs[0]].quant if op is not None else None
+    if tout.dtype == "FLOAT32":
+        op = next((o for o in graph.ops if o.kind == "DEQUANTIZE" and tout.index in o.outputs), None)
+        qout = graph.tensors[op.inputs[0]].quant if op is not None else None
+    return qin, qout

@@ -3,7 +3,7 @@
 A `Dataset` holds uint8 images already resized to the model input
 (N, H, W, C), integer labels, sorted class names, and a deterministic,
 stratified train/validation split. Pixels are mapped to the model's float
-input by `Preprocessing` (x = pixel * scale + offset), which travels with the
+input by `Preprocessing` (`mncompile.preprocess.contract`), which travels with the
 model in its sidecar so that quantization and the firmware use the very same
 mapping.
 
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mncompile.errors import DatasetError
+from mncompile.preprocess.contract import Preprocessing
 
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png")
 BUNDLED = ("digits", "shapes")
@@ -30,41 +31,6 @@ DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SEED = 0
 SHAPES_PER_CLASS = 250
 SHAPE_CLASSES = ("circle", "cross", "square", "triangle")
-RESAMPLE = "bilinear"
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How raw pixels become the model's float input: ``x = pixel * scale + offset``.
-
-    Images are first converted to `color_mode` ("L" or "RGB") and resized to
-    `size` x `size` with `resample`. The default maps 0..255 to [-1, 1].
-    """
-
-    size: int
-    color_mode: str
-    scale: float = 1.0 / 127.5
-    offset: float = -1.0
-    resample: str = RESAMPLE
-
-    def apply(self, pixels: np.ndarray) -> np.ndarray:
-        return pixels.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
-
-    def to_json(self) -> dict:
-        return {"size": [self.size, self.size], "color_mode": self.color_mode,
-                "resample": self.resample, "scale": self.scale, "offset": self.offset,
-                "formula": "x = pixel * scale + offset"}
-
-    @classmethod
-    def for_input(cls, size: int, channels: int) -> Preprocessing:
-        """The default mapping (0..255 to [-1, 1]) for a size x size x channels input."""
-        return cls(size=size, color_mode="L" if channels == 1 else "RGB")
-
-    @classmethod
-    def from_json(cls, data: dict) -> Preprocessing:
-        return cls(size=int(data["size"][0]), color_mode=str(data["color_mode"]),
-                   scale=float(data["scale"]), offset=float(data["offset"]),
-                   resample=str(data.get("resample", RESAMPLE)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,6 +21,7 @@ from mncompile.model.builder import DEFAULT_BN_MOMENTUM, build_keras
 from mncompile.model.datasets import Dataset
 from mncompile.model.info import ModelInfo, sidecar_path, write_info
 from mncompile.model.spec import MobileNetSpec
+from mncompile.preprocess.contract import Preprocessing
 from mncompile.progress import NullReporter, Reporter
 from mncompile.tfenv import keras_module
 
@@ -80,8 +81,10 @@ def check_output(path: Path, force: bool) -> Path:
 
 
 def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig = TrainConfig(),
-          reporter: Reporter = NullReporter(), force: bool = False) -> TrainResult:
-    """Train `spec` on `dataset`, then save the batch-1 model to `out` (+ sidecar)."""
+          reporter: Reporter = NullReporter(), force: bool = False,
+          preprocessing: Preprocessing | None = None) -> TrainResult:
+    """Train `spec` on `dataset`, then save the batch-1 model to `out` (+ sidecar).
+    `preprocessing`: how pixels map to the input (default: the dataset's, 0..255 to [-1, 1])."""
     out = check_output(out, force)
     if spec.input_shape != dataset.x_train.shape[1:]:
         raise InvalidOptionError(f"model input {spec.input_shape} does not match dataset "
@@ -91,7 +94,7 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
                                  f"{len(dataset.class_names)}")
     keras = keras_module()
     keras.utils.set_random_seed(config.seed)
-    prep = dataset.preprocessing()
+    prep = preprocessing or dataset.preprocessing()
     x_train, x_val = prep.apply(dataset.x_train), prep.apply(dataset.x_val)
 
     base = build_keras(spec, batch_size=None, bn_momentum=config.bn_momentum,
@@ -101,7 +104,7 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
         model = keras.Sequential([
             keras.Input(spec.input_shape),
             keras.layers.RandomTranslation(config.augment, config.augment, fill_mode="constant",
-                                           fill_value=float(prep.offset), seed=config.seed),
+                                           fill_value=float(prep.offset[0]), seed=config.seed),
             base])
     steps = math.ceil(len(x_train) / config.batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps * config.epochs)

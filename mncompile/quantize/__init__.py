@@ -15,9 +15,10 @@ from mncompile.errors import InvalidOptionError
 from mncompile.files import check_new_output, write_bytes_atomic
 from mncompile.graph.ir import Graph
 from mncompile.graph.verified import VerifiedModel, verify_model
-from mncompile.model.datasets import Preprocessing, load_dataset
+from mncompile.model.datasets import load_dataset
 from mncompile.model.info import ModelInfo, write_info
 from mncompile.model.loader import load_model, model_dataset
+from mncompile.preprocess.contract import PixelOptions, resolve
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize.calibrate import DEFAULT_CALIB_SAMPLES, Calibration, calibration_set
 from mncompile.quantize.checks import check_int8
@@ -68,11 +69,15 @@ def _op_counts(graph: Graph) -> tuple[tuple[str, int], ...]:
 
 def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
              calib_samples: int = DEFAULT_CALIB_SAMPLES, force: bool = False,
-             reporter: Reporter = NullReporter()) -> QuantizeResult:
+             reporter: Reporter = NullReporter(), pixels: PixelOptions = PixelOptions()) -> QuantizeResult:
+    """`pixels`: the user's --input-range/--mean/--std/--labels, which the sidecar then records
+    (`mncompile.preprocess.contract.resolve` says which source wins)."""
     out = check_output(Path(out), force)
+    pixels.check()
     if calib_samples < 1:
         raise InvalidOptionError(f"--calib-samples must be at least 1, not {calib_samples}")
     loaded = load_model(model)
+    labels = pixels.class_names(loaded.num_classes)
     source = Path(model)
     calibration = None
     if loaded.format == "tflite-int8":
@@ -82,9 +87,10 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
         check_int8(graph, str(source))
         info = loaded.info
         if info is None and not loaded.is_image_classifier:
-            if dataset:
-                raise InvalidOptionError(f"{source} has a {list(loaded.input_shape)} input, and datasets hold "
-                                         "images", hint="leave out --dataset")
+            if dataset or pixels.given:
+                raise InvalidOptionError(f"{source} has a {list(loaded.input_shape)} input, and "
+                                         f"{'datasets hold images' if dataset else 'pixel options describe images'}",
+                                         hint="leave out --dataset, --input-range, --mean and --std")
             reporter.info(f"{source} has a {list(loaded.input_shape)} input (not an image): its sidecar has "
                           "no resolution, channels or preprocessing")
             info = ModelInfo(arch=None, alpha=None, resolution=None, channels=None,
@@ -96,16 +102,22 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
             info = ModelInfo(arch=None, alpha=None, resolution=loaded.input_shape[0],
                              channels=loaded.input_shape[2], class_names=names, preprocessing=None,
                              dataset={"name": dataset} if dataset else {})
+        if loaded.is_image_classifier:
+            from mncompile.graph.edges import io_quant
+
+            q = io_quant(graph)[0]
+            prep, where = resolve(pixels, info.preprocessing, (q.scale, q.zero_point) if q else None,
+                                  loaded.input_shape[0], loaded.input_shape[2], reporter)
+            reporter.info(f"preprocessing from {where}: {prep.describe()}")
+            info = replace(info, preprocessing=prep)
     else:
         from mncompile.quantize.convert import to_int8_tflite
 
         data_set = model_dataset(loaded, dataset)
         info = loaded.info
-        preprocessing = (info.preprocessing if info and info.preprocessing
-                         else Preprocessing.for_input(loaded.input_shape[0], loaded.input_shape[2]))
-        if info is None:
-            reporter.info(f"{source} has no sidecar: assuming the default preprocessing "
-                          f"x = pixel * {preprocessing.scale:.6g} + {preprocessing.offset:g}")
+        preprocessing, where = resolve(pixels, info.preprocessing if info else None, None, loaded.input_shape[0],
+                                       loaded.input_shape[2], reporter)
+        reporter.info(f"preprocessing from {where}: {preprocessing.describe()}")
         if len(data_set.class_names) != loaded.num_classes:
             raise InvalidOptionError(f"dataset {data_set.name} has {len(data_set.class_names)} classes, "
                                      f"the model {loaded.num_classes}",
@@ -120,6 +132,8 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
                                  channels=loaded.input_shape[2], class_names=data_set.class_names,
                                  preprocessing=preprocessing, dataset=data_set.to_json())
         info = replace(base, preprocessing=preprocessing)
+    if labels is not None:
+        info = replace(info, class_names=labels)
     info = replace(info, quantization={**_io_quant(graph),
                                        "calibration": calibration.to_json() if calibration else None,
                                        "source": str(source)})

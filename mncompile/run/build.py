@@ -131,6 +131,8 @@ class FirmwareReport:
     arena_predicted: int | None
     ticks_unit: str | None
     errors: tuple[str, ...] = ()  # the firmware's "error: ..." lines
+    camera_frames: int | None = None  # the "camera path:" line: frames converted to input tensors
+    camera_ticks: int | None = None  # and the ticks that took in total
 
     @property
     def all_passed(self) -> bool:
@@ -150,6 +152,7 @@ _FAIL_AT = re.compile(rf"^vector (\d+): FAIL at output index (\d+): got (-?\d+),
                       rf"\((\d+) ({_UNIT})\)$")
 _FAIL = re.compile(r"^vector (\d+): FAIL(?:[:,] (.*))?$")
 _SUMMARY = re.compile(r"^summary: (\d+)/(\d+) PASS, arena_used_bytes (\d+)")
+_CAMERA = re.compile(rf"^camera path: (\d+) frames to input tensors, (\d+) ({_UNIT}) in total$")
 _ARENA = re.compile(r"^arena: (\d+) bytes reserved, arena_used_bytes\(\) = (\d+), predicted (\d+)")
 
 
@@ -173,7 +176,7 @@ def _vector_line(line: str) -> tuple[VectorResult, str | None] | None:
 def parse_firmware_output(text: str) -> FirmwareReport:
     """What the firmware printed, line by line. Lines end at a line feed only: a stray carriage return,
     form feed or Unicode line separator inside a line does not start a new one (str.splitlines would)."""
-    vectors, summary, arena, unit, errors = [], None, None, None, []
+    vectors, summary, arena, unit, errors, camera = [], None, None, None, [], None
     for line in text.split("\n"):
         line = line.strip(" \t\r")
         if (vector := _vector_line(line)) is not None:
@@ -184,9 +187,12 @@ def parse_firmware_output(text: str) -> FirmwareReport:
             summary = m
         elif m := _ARENA.match(line):
             arena = m
+        elif m := _CAMERA.match(line):
+            camera = m
         elif line.startswith("error:"):
             errors.append(line)
     return FirmwareReport(tuple(vectors), int(summary.group(1)) if summary else None,
                           int(summary.group(2)) if summary else None,
                           int(arena.group(1)) if arena else None, int(arena.group(2)) if arena else None,
-                          int(arena.group(3)) if arena else None, unit, tuple(errors))
+                          int(arena.group(3)) if arena else None, unit, tuple(errors),
+                          int(camera.group(1)) if camera else None, int(camera.group(2)) if camera else None)

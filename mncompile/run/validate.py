@@ -325,6 +325,10 @@ class RunResult:
             "arena": {"reserved": (self.report.arena_reserved if self.report.arena_reserved is not None
                                    else self.arena_reserved), "used": self.report.arena_used,
                       "predicted": self.arena_predicted, "matches_prediction": self.arena_matches},
+            "camera_path": ({"frames": self.report.camera_frames, "ticks": self.report.camera_ticks,
+                             "instructions": (round(self.report.camera_ticks * self.instructions_per_tick)
+                                              if self.instructions_per_tick else None)}
+                            if self.report.camera_frames is not None else None),
             "modified_files": list(self.modified),
             "output": self.qemu.output,
         }
@@ -444,6 +448,10 @@ def assess(proj: Project, tgt: Target, machine: str, firmware: FirmwareBuild, qe
         errors = "; ".join(report.errors)
         problems.append(f"the firmware exited with status {qemu.exit_code}: {meaning}" + (f" ({errors})" if errors
                                                                                            else ""))
+    camera = proj.manifest.get("golden", {}).get("camera")
+    if camera and report.total is not None and report.camera_frames != report.total:
+        problems.append("mncompile.json has camera frames, and the firmware did not report converting them "
+                        "(no \"camera path:\" line): its inputs did not come through the camera path")
     if report.total is None and qemu.exit_code == 0:
         problems.append("the firmware printed no summary line")
     elif report.total is not None and report.total != len(proj.golden):

@@ -16,8 +16,8 @@ import numpy as np
 
 from mncompile.errors import InvalidOptionError, ModelError
 from mncompile.graph.verified import VerifiedModel, verify_model
-from mncompile.model.datasets import Preprocessing
 from mncompile.model.loader import LoadedModel, load_model, model_dataset
+from mncompile.preprocess.contract import PixelOptions, Preprocessing, resolve
 from mncompile.progress import NullReporter, Reporter
 from mncompile.validate.emulate import Agreement, Job, agreement, run_litert, run_tflm
 from mncompile.validate.layers import LayerReport, dequantize, layer_errors, quantize_array
@@ -52,6 +52,8 @@ class EvalReport:
     per_class: tuple[ClassRow, ...]
     emulators: Agreement  # TFLM vs LiteRT on the int8 model, same inputs
     layers: LayerReport | None
+    preprocessing: Preprocessing | None = None
+    preprocessing_source: str = ""
 
     @property
     def accuracy_drop_pp(self) -> float:
@@ -67,15 +69,23 @@ class EvalReport:
                 "mean_abs_output_diff": self.mean_abs_output_diff,
                 "per_class": [r.to_json() for r in self.per_class],
                 "emulator_agreement": {"a": "tflm", "b": "litert", **self.emulators.to_json()},
-                "layers": self.layers.to_json() if self.layers else None}
+                "layers": self.layers.to_json() if self.layers else None,
+                "preprocessing": ({**self.preprocessing.to_json(), "source": self.preprocessing_source}
+                                  if self.preprocessing else None)}
 
 
-def _preprocessing(float_model: LoadedModel, int8_model: LoadedModel) -> Preprocessing:
-    for m in (float_model, int8_model):
-        if m.info is not None and m.info.preprocessing is not None:
-            return m.info.preprocessing
+def _preprocessing(float_model: LoadedModel, int8_model: LoadedModel, pixels: PixelOptions,
+                   reporter: Reporter) -> tuple[Preprocessing, str]:
+    """The contract (`mncompile.preprocess.contract.resolve`): the options, a sidecar (the float
+    model's first), the int8 model's input quantization, the default; checked against that
+    quantization."""
+    from mncompile.graph.edges import io_quant
+
+    sidecar = next((m.info.preprocessing for m in (float_model, int8_model)
+                    if m.info is not None and m.info.preprocessing is not None), None)
+    q = io_quant(int8_model.verified.graph)[0]
     h, _, c = float_model.input_shape
-    return Preprocessing.for_input(h, c)
+    return resolve(pixels, sidecar, (q.scale, q.zero_point) if q else None, h, c, reporter)
 
 
 def _float_tflite(loaded: LoadedModel) -> VerifiedModel:
@@ -94,9 +104,11 @@ def evenly_spaced(n: int, k: int) -> np.ndarray:
 
 
 def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | LoadedModel, dataset: str | None = None,
-             layer_samples: int = DEFAULT_LAYER_SAMPLES, reporter: Reporter = NullReporter()) -> EvalReport:
+             layer_samples: int = DEFAULT_LAYER_SAMPLES, reporter: Reporter = NullReporter(),
+             pixels: PixelOptions = PixelOptions()) -> EvalReport:
     """Float vs int8 on the validation split. The models are loaded (a .tflite verified) unless
-    they come loaded already."""
+    they come loaded already. `pixels`: the user's --input-range/--mean/--std/--labels."""
+    pixels.check()
     if layer_samples < 0:
         raise InvalidOptionError(f"--layer-samples must be 0 or more, not {layer_samples}")
     fm, qm = (m if isinstance(m, LoadedModel) else load_model(m) for m in (float_model, int8_model))
@@ -117,7 +129,8 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
     if len(data.class_names) != fm.num_classes:
         raise InvalidOptionError(f"dataset {data.name} has {len(data.class_names)} classes, the "
                                  f"models {fm.num_classes}", hint="pass the --dataset they were trained on")
-    prep = _preprocessing(fm, qm)
+    prep, prep_source = _preprocessing(fm, qm, pixels, reporter)
+    names = pixels.class_names(fm.num_classes) or data.class_names
     x = prep.apply(data.x_val)
     y = data.y_val
     qg = qm.verified.graph
@@ -137,7 +150,7 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
     q_real = q_out.astype(np.float64) if qout.dtype == "FLOAT32" else dequantize(q_out, qout.quant)
     f_pred, q_pred = np.argmax(f_out, axis=1), np.argmax(q_real, axis=1)
     rows = []
-    for c, name in enumerate(data.class_names):
+    for c, name in enumerate(names):
         m = y == c
         rows.append(ClassRow(name, int(m.sum()), int(np.sum(f_pred[m] == c)), int(np.sum(q_pred[m] == c)),
                              int(np.sum(f_pred[m] == q_pred[m]))))
@@ -145,13 +158,14 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
     n = len(y)
     return EvalReport(fm.path, qm.path, data.name, n, float(np.mean(f_pred == y)), float(np.mean(q_pred == y)),
                       float(np.mean(f_pred == q_pred)), diff if math.isfinite(diff) else math.nan,
-                      tuple(rows), agreement(*(_int8_steps(qg, o) for o in (q_out, q_lite))), layers)
+                      tuple(rows), agreement(*(_int8_steps(qg, o) for o in (q_out, q_lite))), layers, prep,
+                      prep_source)
 
 
 def _int8_steps(graph, out: np.ndarray) -> np.ndarray:
     """An int8 model's output in int8 steps: a float32 output (made by the model's DEQUANTIZE) back
     on the int8 grid it came from, where two emulators' outputs are compared."""
-    from mncompile.validate.golden import io_quant
+    from mncompile.graph.edges import io_quant
 
     if out.dtype != np.float32:
         return out

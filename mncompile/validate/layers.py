@@ -29,6 +29,7 @@ import numpy as np
 
 from mncompile.graph.ir import Graph, Op, Quant
 from mncompile.graph.verified import VerifiedModel, verify_model
+from mncompile.preprocess.contract import quantize_levels
 from mncompile.progress import NullReporter, Reporter
 from mncompile.validate.emulate import Job, run_litert, run_tflm
 
@@ -83,11 +84,8 @@ def dequantize(q: np.ndarray, quant: Quant) -> np.ndarray:
 
 
 def quantize_array(x: np.ndarray, quant: Quant, dtype: str = "int8") -> np.ndarray:
-    """TFLite QUANTIZE semantics: round(x / scale) half away from zero, in float32, plus zero point."""
-    info = np.iinfo(dtype)
-    v = x.astype(np.float32) / np.float32(quant.scale)
-    r = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
-    return np.clip(r + quant.zero_point, info.min, info.max).astype(dtype)
+    """TFLite QUANTIZE semantics (`mncompile.preprocess.contract.quantize_levels`)."""
+    return quantize_levels(x, quant.scale, quant.zero_point, dtype)
 
 
 def _core_ops(graph: Graph) -> list[Op]:

@@ -5,16 +5,23 @@
 
 #include <stdint.h>
 
+#include "mn_preprocess.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-// 4 golden vectors (random int8 inputs, seed 0): int8 inputs, already quantized,
+// 4 golden vectors (random pixels, seed 0, as gray8 12x12 camera frames): int8 inputs, already quantized,
 // and the int8 outputs the TFLM host interpreter computed for them (its version:
 // mncompile.json). The firmware must reproduce every output exactly.
 extern const int8_t g_golden_inputs[4][144];
 extern const int8_t g_golden_outputs[4][4];
 extern const int g_golden_labels[4];  // true class of each input, -1 when unknown
+
+// The raw camera frame of each vector (12x12; gray8): the firmware converts it with
+// model_input_from_frame() (model_input.h) and must get g_golden_inputs[v] exactly, the host's
+// reference of the same arithmetic, before it runs the model.
+extern const mn_frame g_golden_frames[4];
 
 #ifdef __cplusplus
 }

@@ -35,21 +35,11 @@ constexpr float kOutputScale = 0.00390625f;
 constexpr int kOutputZeroPoint = -128;
 
 // Preprocessing (from the model's sidecar): convert the image to grayscale
-// (1 channel), resize it to 12x12 (bilinear),
-// then x = pixel * kPixelScale + kPixelOffset for each 0..255 pixel value.
-constexpr float kPixelScale = 0.00784313772f;
-constexpr float kPixelOffset = -1.0f;
-
-// One 0..255 pixel value to the model's int8 input, exactly as mncompile quantizes on the host:
-// float32 arithmetic, rounding half away from zero (build with -ffp-contract=off, as the
-// generated CMake project does, so no fused multiply-add changes the rounding).
-inline int8_t QuantizePixel(uint8_t pixel) {
-  const float x = static_cast<float>(pixel) * kPixelScale + kPixelOffset;
-  const float v = x / kInputScale;
-  const float r = v < 0.0f ? -floorf(-v + 0.5f) : floorf(v + 0.5f);
-  const float q = r + static_cast<float>(kInputZeroPoint);
-  return static_cast<int8_t>(q < -128.0f ? -128.0f : (q > 127.0f ? 127.0f : q));
-}
+// (1 channel), resize it to 12x12 (bilinear), then
+// x = pixel * 0.00784314 - 1 (0..255 -> [-1, 1]); channel range [-1, 1].
+// model_input.h does all of it for a raw camera frame, exactly as the host does.
+constexpr float kPixelScale[1] = { 0.00784313772f };
+constexpr float kPixelOffset[1] = { -1.0f };
 
 // Tensor arena: the exact need mncompile predicts for this model with its embedded memory plan
 // on a 32-bit device (TFLM 90b983c2: planned activations + TFLM's persistent
@@ -64,7 +54,7 @@ constexpr size_t kTensorArenaPredicted = 2228;
 constexpr size_t kTensorArenaMargin = 1024;
 constexpr size_t kTensorArenaSize = (kTensorArenaPredicted + kTensorArenaMargin + 15) / 16 * 16;
 
-// Golden vectors in golden_data.h: 4 inputs, random int8 inputs, seed 0.
+// Golden vectors in golden_data.h: 4 inputs, random pixels, seed 0, as gray8 12x12 camera frames.
 constexpr int kGoldenCount = 4;
 
 }  // namespace mncompile

@@ -1,0 +1,1 @@
+"""The preprocessing contract and the camera-pixel path."""
