@@ -113,6 +113,21 @@ class NpuCompilerError(MncompileError):
     kind = "npu-compiler"
 
 
+class AccuracyError(MncompileError):
+    """The int8 model loses more accuracy than ``--max-drop`` allows. `document` is the evaluation
+    report; the JSON form of the error is that report with the error's fields added."""
+
+    exit_code = 12
+    kind = "accuracy-gate"
+
+    def __init__(self, message: str, hint: str | None = None, document: dict | None = None):
+        super().__init__(message, hint)
+        self.document = document
+
+    def to_json(self) -> dict:
+        return {**(self.document or {}), **super().to_json()}
+
+
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
@@ -132,5 +147,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
                                         "reported, or the firmware stopped early)"),
     (NpuCompilerError.exit_code, "NPU compiler error (Vela, the Ethos-U compiler, is missing or failed on the "
                                  "model)"),
+    (AccuracyError.exit_code, "accuracy gate: the int8 model loses more top-1 accuracy than --max-drop allows "
+                              "(the message names the likely culprit and the remedies)"),
     (130, "interrupted (Ctrl-C)"),
 )

@@ -52,6 +52,7 @@ class BuildOptions:
     pixels: PixelOptions = field(default_factory=PixelOptions)  # --input-range/--mean/--std/--labels
     camera: CameraOptions = field(default_factory=CameraOptions)  # --camera-format/--camera-size/--resize
     golden_images: Path | None = None  # --golden-images: the user's pictures for the golden vectors
+    max_drop: float | None = None  # --max-drop: the accuracy gate after eval (exit 12)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from mncompile.quantize import QuantizeResult
 from mncompile.run.validate import RunResult, check_runnable, resolve_tflm, run_project
 from mncompile.targets import Target
 from mncompile.validate.accuracy import EvalReport
+from mncompile.validate.gate import check_max_drop
 from mncompile.validate.golden import golden_vectors
 from mncompile.validate.golden_images import check_golden_images
 from mncompile.validate.host_arena import measure_host_arena
@@ -324,6 +325,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         check_input_file(options.model, "model", folder_ok=True)
     options.pixels.check()
     options.camera.check()
+    check_max_drop(options.max_drop)
     if options.golden_images is not None:
         check_golden_images(options.golden_images)
     if options.run:  # what validate needs, checked before hours of work: QEMU, a TFLM to build with
@@ -365,11 +367,14 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         reporter.info("eval skipped: the model given is already int8, there is no float model to compare with")
     else:
         evaluation = evaluate(model, int8, dataset=options.dataset, layer_samples=options.layer_samples,
-                              reporter=reporter, pixels=options.pixels)
+                              reporter=reporter, pixels=options.pixels, max_drop=options.max_drop)
         import json
 
         write_text_atomic(options.out / EVAL_NAME, json.dumps(evaluation.to_json(), indent=2, sort_keys=True) + "\n")
         completed.append("eval")
+        if evaluation.warning():
+            reporter.info(f"warning: {evaluation.warning()}")
+        evaluation.enforce()  # --max-drop: exit 12 before any firmware is made (OUT/eval.json says why)
 
     reporter.stage("plan", f"arena plan of {quantized.path.name}, checked against {target.name}")
     planned = plan_model(quantized.model, measure_host_arena)

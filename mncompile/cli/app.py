@@ -60,6 +60,9 @@ CAMERA_SIZE_OPTION = typer.Option(None, "--camera-size", help="Size of the golde
                                   "model's side]")
 RESIZE_OPTION = typer.Option(None, "--resize", help="How the firmware resizes a camera frame: nearest or bilinear. "
                              "[default: the preprocessing's, bilinear]")
+MAX_DROP_OPTION = typer.Option(None, "--max-drop", help="Accuracy gate: exit 12 when int8 top-1 accuracy is more "
+                                "than this many points below float (the message names the likely culprit). "
+                                "Without it, a drop over 1 point is a warning.")
 DEBUG = {"on": False}
 
 
@@ -204,6 +207,14 @@ def train(
     batch_size: int = BATCH,
     learning_rate: float = LR,
     seed: int = SEED,
+    weights: str | None = typer.Option(None, "--weights", help="Start from a pretrained base: imagenet (Keras "
+                                       "applications' weights, for the alphas and resolutions Keras publishes; "
+                                       "downloaded into Keras' cache when online) or a weights file of that base "
+                                       "(model.save_weights). The base is frozen while the new classifier trains "
+                                       "for --epochs."),
+    fine_tune_epochs: int = typer.Option(0, "--fine-tune-epochs", help="With --weights: then unfreeze the top "
+                                         "quarter of the base (batch norms stay frozen) and train this many more "
+                                         "epochs at a tenth of the learning rate."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -219,7 +230,7 @@ def train(
     from mncompile.model.train import train as train_model
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         seed=seed)
+                         seed=seed, weights=weights, fine_tune_epochs=fine_tune_epochs)
     check_output(output, force)
     size = _resolution(resolution, rho, 96)
     reporter = render.RichReporter()
@@ -294,6 +305,7 @@ def eval_command(
                                        "[default: the model's, from its sidecar]"),
     layer_samples: int = typer.Option(32, "--layer-samples", help="Validation images for the "
                                       "per-layer SQNR (0 skips it)."),
+    max_drop: float | None = MAX_DROP_OPTION,
     input_range: str | None = INPUT_RANGE_OPTION,
     mean: str | None = MEAN_OPTION,
     std: str | None = STD_OPTION,
@@ -307,17 +319,23 @@ def eval_command(
     Per-layer SQNR compares each int8 activation with the float one; layers are
     ranked by the error each adds on its own, worst first.
     """
+    from rich.markup import escape
+
     from mncompile.cli import render
     from mncompile.validate.accuracy import evaluate
 
     report = evaluate(float_model, int8_model, dataset=dataset, layer_samples=layer_samples,
-                      reporter=render.RichReporter(), pixels=_pixels(input_range, mean, std, labels))
+                      reporter=render.RichReporter(), pixels=_pixels(input_range, mean, std, labels), max_drop=max_drop)
     if json_output:
+        report.enforce()
         render.print_json(report.to_json())
         return
     for table in render.eval_tables(report):
         render.out.print(table)
     render.out.print(render.emulator_line(report), highlight=False)
+    if report.warning():
+        render.err.print(f"[yellow]warning:[/] {escape(report.warning())}", highlight=False)
+    report.enforce()
 
 
 @app.command()
@@ -468,6 +486,7 @@ def build(
     vela_system_config: str | None = VELA_SYSTEM_OPTION,
     vela_memory_mode: str | None = VELA_MEMORY_OPTION,
     vela_optimise: str = VELA_OPTIMISE_OPTION,
+    max_drop: float | None = MAX_DROP_OPTION,
     input_range: str | None = INPUT_RANGE_OPTION,
     mean: str | None = MEAN_OPTION,
     std: str | None = STD_OPTION,
@@ -501,7 +520,8 @@ def build(
                            calib_samples=calib_samples, layer_samples=layer_samples, golden=golden, run=run,
                            backend=backend, vela=_vela(vela_system_config, vela_memory_mode, vela_optimise),
                            pixels=_pixels(input_range, mean, std, labels),
-                           camera=_camera(camera_format, camera_size, resize), golden_images=golden_images)
+                           camera=_camera(camera_format, camera_size, resize), golden_images=golden_images,
+                           max_drop=max_drop)
     result = run_build(options, render.RichReporter())
     if json_output:
         if result.validation is not None:

@@ -257,7 +257,8 @@ def build_summary(result) -> str:
     if result.emitted is not None:
         parts.append(f"project {result.emitted.out}")
     done = "stages done: " + ", ".join(result.completed)
-    return "summary: " + "; ".join(parts) + "\n" + done
+    warning = f"\nwarning: {e.warning()}" if e is not None and e.warning() else ""
+    return "summary: " + "; ".join(parts) + warning + "\n" + done
 
 
 def printable(text: str) -> str:

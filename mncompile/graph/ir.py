@@ -102,17 +102,32 @@ class Graph:
     def layer_name(self, tensor: int) -> str:
         """A short name for the layer producing `tensor`: the Keras layer when the converter
         recorded one (``model/conv_pw_3_relu/Relu6;...`` gives ``conv_pw_3``), else the name."""
-        return short_name(self.tensors[tensor].name)
+        return short_name(self.tensors[tensor].name, call_suffix(t.name for t in self.tensors))
 
 
-def short_name(tensor_name: str) -> str:
+def call_suffix(tensor_names) -> str:
+    """The ``_N`` Keras 3 appends to every layer scope of a traced call (``model_1/conv1_relu_1/...``),
+    when every scoped name carries the same one; "" otherwise (Keras 2 names, ``activation_5``,
+    are the layers' own and differ)."""
+    scopes = [n.split(";")[0].split("/") for n in tensor_names]
+    layers = [p[1] for p in scopes if len(p) > 2]
+    if not layers:
+        return ""
+    tail = layers[0].rsplit("_", 1)
+    suffix = f"_{tail[1]}" if len(tail) == 2 and tail[1].isdigit() else ""
+    return suffix if suffix and all(name.endswith(suffix) for name in layers) else ""
+
+
+def short_name(tensor_name: str, suffix: str = "") -> str:
+    """The Keras layer of a converter tensor name, less the call `suffix` (see `call_suffix`) and
+    the ``_relu``/``_bn`` of a fused activation or batch norm."""
     first = tensor_name.split(";")[0]
     parts = first.split("/")
     name = parts[1] if len(parts) > 2 else parts[-1]
-    for suffix in ("_relu", "_bn"):
+    if suffix and len(parts) > 2 and name.endswith(suffix):
+        name = name[: -len(suffix)]
+    for fused in ("_relu", "_bn"):
         base = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1].isdigit() else name
-        if base.endswith(suffix):
-            return base[: -len(suffix)]
-    if name.rsplit("_", 1)[-1].isdigit() and len(parts) > 2:
-        return name.rsplit("_", 1)[0]
+        if base.endswith(fused):
+            return base[: -len(fused)]
     return name

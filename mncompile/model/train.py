@@ -20,6 +20,7 @@ from mncompile.files import check_new_output
 from mncompile.model.builder import DEFAULT_BN_MOMENTUM, build_keras
 from mncompile.model.datasets import Dataset
 from mncompile.model.info import ModelInfo, sidecar_path, write_info
+from mncompile.model.pretrained import check_weights, freeze_base, load_into
 from mncompile.model.spec import MobileNetSpec
 from mncompile.preprocess.contract import Preprocessing
 from mncompile.progress import NullReporter, Reporter
@@ -35,6 +36,8 @@ class TrainConfig:
     bn_momentum: float = DEFAULT_BN_MOMENTUM
     dropout: float = 0.1
     augment: float = 0.1  # random shift, as a fraction of the side; 0 turns it off
+    weights: str | None = None  # "imagenet" or a weights file: a pretrained, frozen base (`mncompile.model.pretrained`)
+    fine_tune_epochs: int = 0  # then unfreeze the top quarter of the base at a tenth of the learning rate
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -47,6 +50,11 @@ class TrainConfig:
             raise InvalidOptionError(f"--augment must be in [0, 0.5), not {self.augment}")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidOptionError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.fine_tune_epochs < 0:
+            raise InvalidOptionError(f"--fine-tune-epochs must be 0 or more, not {self.fine_tune_epochs}")
+        if self.fine_tune_epochs and self.weights is None:
+            raise InvalidOptionError("--fine-tune-epochs fine-tunes a pretrained base, and no --weights were given",
+                                     hint="pass --weights imagenet or --weights PATH, or train longer with --epochs")
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
     """Train `spec` on `dataset`, then save the batch-1 model to `out` (+ sidecar).
     `preprocessing`: how pixels map to the input (default: the dataset's, 0..255 to [-1, 1])."""
     out = check_output(out, force)
+    check_weights(config.weights, spec)
     if spec.input_shape != dataset.x_train.shape[1:]:
         raise InvalidOptionError(f"model input {spec.input_shape} does not match dataset "
                                  f"images {dataset.x_train.shape[1:]}")
@@ -99,6 +108,11 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
 
     base = build_keras(spec, batch_size=None, bn_momentum=config.bn_momentum,
                        dropout=config.dropout)
+    if config.weights is not None:
+        loaded = load_into(base, config.weights, spec)
+        freeze_base(base)
+        reporter.info(f"pretrained base: {loaded} layers from {config.weights}, frozen while the new classifier "
+                      "trains")
     model = base
     if config.augment > 0:  # in the training graph only; the saved model has no such layer
         model = keras.Sequential([
@@ -107,15 +121,13 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
                                            fill_value=float(prep.offset[0]), seed=config.seed),
             base])
     steps = math.ceil(len(x_train) / config.batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps * config.epochs)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _compile(keras, model, config.learning_rate, steps * config.epochs)
 
     history: list[EpochStats] = []
     started = time.monotonic()
     reporter.stage("train", f"{spec.name} on {dataset.name}: {len(x_train)} train / "
                             f"{len(x_val)} validation images, {config.epochs} epochs")
-    with reporter.task("training", steps * config.epochs) as task:
+    with reporter.task("training", steps * (config.epochs + config.fine_tune_epochs)) as task:
 
         class _Progress(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
@@ -123,20 +135,30 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
 
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
-                stats = EpochStats(epoch + 1, float(logs.get("loss", math.nan)),
+                stats = EpochStats(len(history) + 1, float(logs.get("loss", math.nan)),
                                    float(logs.get("accuracy", math.nan)),
                                    float(logs.get("val_loss", math.nan)),
                                    float(logs.get("val_accuracy", math.nan)))
                 history.append(stats)
-                reporter.info(f"epoch {stats.epoch}/{config.epochs}: loss {stats.loss:.3f}, "
-                              f"val accuracy {stats.val_accuracy:.1%}")
+                reporter.info(f"epoch {len(history)}/{config.epochs + config.fine_tune_epochs}: loss "
+                              f"{stats.loss:.3f}, val accuracy {stats.val_accuracy:.1%}")
 
-        try:
-            model.fit(x_train, dataset.y_train, batch_size=config.batch_size,
-                      epochs=config.epochs, validation_data=(x_val, dataset.y_val),
-                      shuffle=True, verbose=0, callbacks=[_Progress()])
-        except (ValueError, RuntimeError, MemoryError) as exc:
-            raise ModelError(f"training failed: {exc}") from None
+        def fit(epochs: int) -> None:
+            try:
+                model.fit(x_train, dataset.y_train, batch_size=config.batch_size,
+                          epochs=epochs, validation_data=(x_val, dataset.y_val),
+                          shuffle=True, verbose=0, callbacks=[_Progress()])
+            except (ValueError, RuntimeError, MemoryError) as exc:
+                raise ModelError(f"training failed: {exc}") from None
+
+        fit(config.epochs)
+        if config.fine_tune_epochs:
+            start = (3 * sum(1 for layer in base.layers if layer.weights)) // 4
+            freeze_base(base, start)
+            reporter.info(f"fine-tuning the top quarter of the base ({config.fine_tune_epochs} epochs, learning "
+                          f"rate {config.learning_rate / 10:g}, batch norms frozen)")
+            _compile(keras, model, config.learning_rate / 10, steps * config.fine_tune_epochs)
+            fit(config.fine_tune_epochs)
     if not all(np.isfinite(e.loss) for e in history):
         raise ModelError("training diverged (loss became NaN or infinite)",
                          hint="lower --learning-rate")
@@ -153,12 +175,19 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
         info = ModelInfo(arch=spec.arch, alpha=spec.alpha, resolution=spec.resolution,
                          channels=spec.channels, class_names=dataset.class_names,
                          preprocessing=prep, dataset=dataset.to_json(),
-                         metrics={"val_accuracy": val_accuracy})
+                         metrics={"val_accuracy": val_accuracy, "pretrained_weights": config.weights,
+                                  "fine_tune_epochs": config.fine_tune_epochs})
         write_info(out, info)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return TrainResult(out, sidecar_path(out), spec, val_accuracy, seconds, tuple(history))
+
+
+def _compile(keras, model, learning_rate: float, steps: int) -> None:
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
 
 
 def evaluate_accuracy(model, x: np.ndarray, y: np.ndarray, batch: int = 64) -> float:

@@ -123,6 +123,10 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
                                      f"the model {loaded.num_classes}",
                                      hint="pass the --dataset the model was trained on")
         x, calibration = calibration_set(data_set, calib_samples, preprocessing)
+        if calibration.samples < calib_samples:
+            reporter.info(f"warning: --calib-samples {calib_samples} asks for more images than the "
+                          f"{len(data_set.y_train)} of the {data_set.name} training split: calibrating on "
+                          f"{calibration.samples}")
         reporter.stage("quantize", f"{source} -> int8, calibrating on {calibration.samples} "
                                    f"{data_set.name} training images")
         verified = verify_model(to_int8_tflite(loaded, x, reporter), out.name, source=f"the int8 model of {source}")

@@ -19,9 +19,11 @@ class Calibration:
     samples: int
     per_class: tuple[int, ...]
     preprocessing: Preprocessing
+    requested: int = 0  # --calib-samples; more than `samples` when the training split is smaller
 
     def to_json(self) -> dict:
-        return {"dataset": self.dataset, "samples": self.samples, "per_class": list(self.per_class),
+        return {"dataset": self.dataset, "samples": self.samples, "requested": self.requested,
+                "per_class": list(self.per_class),
                 "split": "train", "preprocessing": self.preprocessing.to_json()}
 
 
@@ -59,4 +61,4 @@ def calibration_set(dataset: Dataset, n: int, preprocessing: Preprocessing,
     chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in enumerate(counts)]
     index = np.sort(np.concatenate(chosen))
     x = preprocessing.apply(dataset.x_train[index])
-    return x, Calibration(dataset.name, int(len(index)), tuple(int(c) for c in counts), preprocessing)
+    return x, Calibration(dataset.name, int(len(index)), tuple(int(c) for c in counts), preprocessing, int(n))

@@ -54,10 +54,24 @@ class EvalReport:
     layers: LayerReport | None
     preprocessing: Preprocessing | None = None
     preprocessing_source: str = ""
+    max_drop: float | None = None  # --max-drop: the accuracy gate (None: a drop over 1 point warns)
 
     @property
     def accuracy_drop_pp(self) -> float:
         return 100.0 * (self.float_accuracy - self.int8_accuracy)
+
+    def warning(self) -> str | None:
+        """Without a gate, a drop over 1 point in words with the likely culprit (`mncompile.validate.gate`)."""
+        from mncompile.validate.gate import check_drop
+
+        return None if self.max_drop is not None else check_drop(self, None)
+
+    def enforce(self) -> None:
+        """AccuracyError (exit 12) when int8 loses more than `max_drop` points (None: no gate)."""
+        from mncompile.validate.gate import check_drop
+
+        if self.max_drop is not None:
+            check_drop(self, self.max_drop)
 
     def to_json(self) -> dict:
         return {"float_model": str(self.float_model), "int8_model": str(self.int8_model),
@@ -70,6 +84,7 @@ class EvalReport:
                 "per_class": [r.to_json() for r in self.per_class],
                 "emulator_agreement": {"a": "tflm", "b": "litert", **self.emulators.to_json()},
                 "layers": self.layers.to_json() if self.layers else None,
+                "warning": self.warning(), "max_drop_pp": self.max_drop,
                 "preprocessing": ({**self.preprocessing.to_json(), "source": self.preprocessing_source}
                                   if self.preprocessing else None)}
 
@@ -105,9 +120,13 @@ def evenly_spaced(n: int, k: int) -> np.ndarray:
 
 def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | LoadedModel, dataset: str | None = None,
              layer_samples: int = DEFAULT_LAYER_SAMPLES, reporter: Reporter = NullReporter(),
-             pixels: PixelOptions = PixelOptions()) -> EvalReport:
+             pixels: PixelOptions = PixelOptions(), max_drop: float | None = None) -> EvalReport:
     """Float vs int8 on the validation split. The models are loaded (a .tflite verified) unless
-    they come loaded already. `pixels`: the user's --input-range/--mean/--std/--labels."""
+    they come loaded already. `pixels`: the user's --input-range/--mean/--std/--labels;
+    `max_drop`: the accuracy gate the report's `enforce` applies (checked here, before any work)."""
+    from mncompile.validate.gate import check_max_drop
+
+    check_max_drop(max_drop)
     pixels.check()
     if layer_samples < 0:
         raise InvalidOptionError(f"--layer-samples must be 0 or more, not {layer_samples}")
@@ -159,7 +178,7 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
     return EvalReport(fm.path, qm.path, data.name, n, float(np.mean(f_pred == y)), float(np.mean(q_pred == y)),
                       float(np.mean(f_pred == q_pred)), diff if math.isfinite(diff) else math.nan,
                       tuple(rows), agreement(*(_int8_steps(qg, o) for o in (q_out, q_lite))), layers, prep,
-                      prep_source)
+                      prep_source, max_drop)
 
 
 def _int8_steps(graph, out: np.ndarray) -> np.ndarray:
