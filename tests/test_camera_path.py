@@ -275,3 +275,16 @@ def test_build_float_h5_with_contract_labels_golden_images_on_qemu(trained_digit
     assert manifest["golden"]["camera"]["vector_formats"] == ["rgb565", "yuv422", "rgb565", "yuv422"]
     assert "golden_frame_3[" in (out / "firmware" / "src" / "golden_data.c").read_text()
     assert "model_input_from_frame(&frame, model_input())" in (out / "firmware" / "README.md").read_text()
+
+
+@needs_qemu
+def test_large_golden_frames_live_with_the_model_not_in_the_code_region(models, tmp_path):
+    """Two 400x300 RGB888 frames (720 KB) exceed mps3-an547's 512 KB code region (ITCM): the golden
+    data goes to the .model section (its 2 MB MODEL region), and the firmware links and passes."""
+    out = tmp_path / "p"
+    proc = _emit(models["rgb"], out, "--camera-size", "400x300", "--golden", "2", target="cortex-m55")
+    assert proc.returncode == 0, proc.stderr
+    assert 'GOLDEN_SECTION __attribute__((section(".model.golden")))' in (out / "src" / "golden_data.c").read_text()
+    proc, doc = _run(out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert doc["golden"]["passed"] == 2 and doc["camera_path"]["frames"] == 2

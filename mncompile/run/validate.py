@@ -228,7 +228,7 @@ def project_expected_outputs(project: Path) -> tuple[tuple[int, ...], ...] | Non
     if path is None:
         return None
     text = path.read_text(encoding="utf-8", errors="replace")
-    m = re.search(r"g_golden_outputs\[(\d+)\]\[(\d+)\]\s*=\s*\{(.*?)\n\};", text, re.S)
+    m = re.search(r"g_golden_outputs\[(\d+)\]\[(\d+)\](?:\s*GOLDEN_SECTION)?\s*=\s*\{(.*?)\n\};", text, re.S)
     if not m:
         return None
     body = re.sub(r"//[^\n]*", "", m.group(3))
