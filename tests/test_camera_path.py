@@ -288,3 +288,9 @@ def test_large_golden_frames_live_with_the_model_not_in_the_code_region(models, 
     proc, doc = _run(out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert doc["golden"]["passed"] == 2 and doc["camera_path"]["frames"] == 2
+
+
+def test_oversized_golden_frames_are_refused_before_they_are_made(models, tmp_path):
+    out = tmp_path / "p"
+    proc = _emit(models["rgb"], out, "--camera-size", "4096x4096", "--golden", "2")
+    assert proc.returncode == 2 and "--camera-size" in proc.stderr and not out.exists()

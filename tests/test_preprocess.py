@@ -143,3 +143,22 @@ def test_camera_options():
             bad.check()
     with pytest.raises(InvalidOptionError, match="even width"):
         CameraOptions("yuv422", "95x96").camera(96, 3, prep)
+
+
+def test_labels_bom_is_dropped_and_duplicates_refused(tmp_path):
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes("\ufeffno_person\nperson\n".encode())
+    assert PixelOptions(labels=bom).class_names(2) == ("no_person", "person")
+    twice = tmp_path / "twice.txt"
+    twice.write_text("a\na\n", encoding="utf-8")
+    with pytest.raises(InvalidOptionError, match="more than once"):
+        PixelOptions(labels=twice).check()
+
+
+def test_an_unconventional_inferred_range_warns():
+    rec = Recorder()
+    resolve(PixelOptions(), None, (0.0186584, -14), 96, 3, rec)  # a calibration's min/max, not a convention
+    assert len(rec.lines) == 1 and "no conventional range" in rec.lines[0]
+    rec = Recorder()
+    resolve(PixelOptions(), None, VWW_QUANT, 96, 3, rec)
+    assert rec.lines == []

@@ -78,7 +78,8 @@ def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: d
         "output": {"classes": classes, **_io(tout, qout, "output")},
         "preprocessing": None if prep is None else {
             "source": c_comment_text(inputs.preprocessing_source),
-            "color_mode": "grayscale" if prep.color_mode == "L" else "RGB", "resample": prep.resample,
+            "color_mode": "grayscale" if prep.color_mode == "L" else "RGB",
+            "resample": vectors.camera.resize if vectors.camera is not None else prep.resample,
             "describe": c_comment_text(prep.describe()),
             "scale": [c_float(v) for v in prep.scale], "offset": [c_float(v) for v in prep.offset],
             "ranges": [f"[{lo:.6g}, {hi:.6g}]" for lo, hi in prep.ranges()]},

@@ -313,9 +313,9 @@ class CameraOptions:
         return w, h
 
     def _resize(self) -> str | None:
-        if self.resize is not None and self.resize not in RESIZES:
+        if self.resize is not None and self.resize.lower() not in RESIZES:
             raise InvalidOptionError(f"unknown resize mode {self.resize!r}", hint=f"use {' or '.join(RESIZES)}")
-        return self.resize
+        return self.resize.lower() if self.resize is not None else None
 
     def camera(self, side: int, channels: int, prep) -> Camera:
         """The camera for a side x side x channels model (`prep`: its `Preprocessing`): by default

@@ -35,6 +35,8 @@ from mncompile.errors import InvalidOptionError
 DEFAULT_RANGE = (-1.0, 1.0)
 RESAMPLE = "bilinear"
 COLOR_MODES = ("L", "RGB")
+# ranges pixels are commonly scaled to; an inferred range far from all of them gets a warning
+CONVENTIONAL_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0), (-128.0, 127.0), (-0.5, 0.5))
 # check_agreement: the two ranges must overlap over at least this share of the wider one
 AGREEMENT = 0.75
 
@@ -224,8 +226,9 @@ def _numbers(text: str | None, name: str) -> tuple[float, ...]:
     try:
         values = tuple(float(p) for p in parts)
     except ValueError:
+        example = {"--input-range": "0,1", "--mean": "0.485,0.456,0.406", "--std": "0.229,0.224,0.225"}.get(name, "")
         raise InvalidOptionError(f"{name} {text!r} is not a comma-separated list of numbers",
-                                 hint=f"e.g. {name} 0.5,0.5,0.5") from None
+                                 hint=f"e.g. {name} {example}") from None
     if not all(math.isfinite(v) for v in values):
         raise InvalidOptionError(f"{name} {text!r} has a value that is not finite", hint="give finite numbers")
     return values
@@ -234,7 +237,7 @@ def _numbers(text: str | None, name: str) -> tuple[float, ...]:
 def _read_label_lines(path: Path) -> tuple[str, ...]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first label
     except FileNotFoundError:
         raise InvalidOptionError(f"labels file {path} does not exist", hint="one label a line") from None
     except IsADirectoryError:
@@ -250,6 +253,10 @@ def _read_label_lines(path: Path) -> tuple[str, ...]:
     if not lines or empty:
         raise InvalidOptionError(f"labels file {path} has {'no labels' if not lines else f'empty line {empty[0]}'}",
                                  hint="one label a line, no blank lines between them")
+    twice = sorted({line for line in lines if lines.count(line) > 1})
+    if twice:
+        raise InvalidOptionError(f"labels file {path} names {', '.join(map(repr, twice))} more than once",
+                                 hint="every output class needs its own label")
     return tuple(lines)
 
 
@@ -279,8 +286,15 @@ def resolve(options: PixelOptions, sidecar: Preprocessing | None, input_quant, s
     elif sidecar is not None:
         prep, where = sidecar, "the model's sidecar"
     elif input_quant is not None:
-        return (from_quantization(*input_quant, size, channels),
-                "the range the model's int8 input quantization covers")
+        prep = from_quantization(*input_quant, size, channels)
+        lo, hi = prep.span()
+        if reporter is not None and not any(abs(lo - a) <= 0.02 * (b - a) and abs(hi - b) <= 0.02 * (b - a)
+                                            for a, b in CONVENTIONAL_RANGES):
+            reporter.info(f"warning: nothing says how this model's pixels are scaled: taking the range its int8 input "
+                          f"quantization covers, {prep.describe()}, which is no conventional range (it may be a "
+                          "calibration's min/max); pass --input-range LO,HI or --mean/--std if it was trained "
+                          "otherwise")
+        return prep, "the range the model's int8 input quantization covers"
     else:
         prep = Preprocessing.for_input(size, channels)
         if reporter is not None:
@@ -303,7 +317,7 @@ def check_agreement(prep: Preprocessing, input_quant, where: str) -> None:
         raise InvalidOptionError(
             f"the preprocessing from {where} maps pixels onto [{_g(lo)}, {_g(hi)}], and the model's int8 input "
             f"quantization (scale {input_quant[0]:.6g}, zero point {input_quant[1]}) covers [{_g(qlo)}, {_g(qhi)}]: "
-            "calibration data and model disagree",
+            "the pixels would not match what the model expects",
             hint="state the range the model was trained on with --input-range LO,HI (or --mean/--std)")
 
 

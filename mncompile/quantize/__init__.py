@@ -122,6 +122,10 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
             raise InvalidOptionError(f"dataset {data_set.name} has {len(data_set.class_names)} classes, "
                                      f"the model {loaded.num_classes}",
                                      hint="pass the --dataset the model was trained on")
+        if labels is not None and set(labels) == set(data_set.class_names) and labels != data_set.class_names:
+            reporter.info(f"warning: --labels names the classes of {data_set.name} in another order "
+                          f"({', '.join(labels)} against {', '.join(data_set.class_names)}): output k is labelled "
+                          "by line k of the file")
         x, calibration = calibration_set(data_set, calib_samples, preprocessing)
         if calibration.samples < calib_samples:
             reporter.info(f"warning: --calib-samples {calib_samples} asks for more images than the "

@@ -51,6 +51,7 @@ from mncompile.progress import NullReporter, Reporter
 DEFAULT_GOLDEN = 4
 MAX_GOLDEN = 256
 RANDOM_SEED = 0
+MAX_FRAME_BYTES = 8 * 1024 * 1024  # golden frames are compiled into the firmware
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,6 +193,11 @@ def _image_vectors(model: VerifiedModel, info: ModelInfo | None, count: int, dat
         pictures = [rng.integers(0, 256, size=(camera.height, camera.width, 3), dtype=np.int64).astype(np.uint8)
                     for _ in range(count)]
         labels, source = (-1,) * count, f"random pixels, seed {RANDOM_SEED}"
+    frame_bytes = len(pictures) * sum(cam.frame_bytes(f, camera.width, camera.height) for f in camera.formats)
+    if frame_bytes > MAX_FRAME_BYTES:  # checked before any frame is made
+        raise InvalidOptionError(f"the golden camera frames would take {frame_bytes:,} B of firmware, more than "
+                                 f"{MAX_FRAME_BYTES:,} B", hint="use a smaller --camera-size, fewer --camera-format "
+                                                                "values or fewer images (--golden)")
     frames, formats, inputs, vec_labels, vec_indices, vec_files = [], [], [], [], [], []
     for k, picture in enumerate(pictures):
         at_camera = _camera_image(picture, camera)
