@@ -183,16 +183,18 @@ def flash_bytes(elf: Path) -> int:
     return sum(sizes.get(s, 0) for s in FLASH_SECTIONS)
 
 
-GOLDEN_SYMBOLS = ("g_golden_inputs", "g_golden_outputs", "g_golden_labels")
+GOLDEN_SYMBOLS = ("g_golden_inputs", "g_golden_outputs", "g_golden_labels", "g_golden_frames")
+GOLDEN_PREFIXES = ("golden_frame_",)  # the camera frames (static arrays, one per vector)
 
 
 def golden_bytes(elf: Path) -> int:
-    """Bytes of the golden-vector arrays in the ELF (arm-none-eabi-nm -S; each symbol counted once)."""
+    """Bytes of the golden-vector arrays in the ELF, camera frames included (arm-none-eabi-nm -S; each
+    symbol counted once)."""
     out = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
     seen = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 4 and parts[3] in GOLDEN_SYMBOLS:
+        if len(parts) == 4 and (parts[3] in GOLDEN_SYMBOLS or parts[3].startswith(GOLDEN_PREFIXES)):
             seen[(parts[3], parts[0])] = int(parts[1], 16)
     return sum(seen.values())
 

@@ -59,7 +59,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def _golden_inputs(project: Path) -> np.ndarray:
     text = (project / "src" / "golden_data.c").read_text()
-    body = re.search(r"g_golden_inputs\[(\d+)\]\[(\d+)\] = \{(.*?)\n\};", text, re.S)
+    body = re.search(r"g_golden_inputs\[(\d+)\]\[(\d+)\](?: GOLDEN_SECTION)? = \{(.*?)\n\};", text, re.S)
     values = [int(v) for v in re.findall(r"-?\d+", re.sub(r"//[^\n]*", "", body.group(3)))]
     return np.array(values, np.int8).reshape(int(body.group(1)), int(body.group(2)))
 
@@ -563,7 +563,7 @@ def test_float_io_edges_compile_and_match_tflm_on_the_host(name, float_io_models
 
 def _golden_float_inputs(project: Path) -> np.ndarray:
     text = (project / "src" / "golden_data.c").read_text()
-    body = re.search(r"const float g_golden_inputs\[(\d+)\]\[(\d+)\] = \{(.*?)\n\};", text, re.S)
+    body = re.search(r"const float g_golden_inputs\[(\d+)\]\[(\d+)\](?: GOLDEN_SECTION)? = \{(.*?)\n\};", text, re.S)
     values = re.findall(r"-?[0-9.]+(?:e[-+]?\d+)?f", re.sub(r"//[^\n]*", "", body.group(3)))
     return np.array([float(v[:-1]) for v in values], np.float32).reshape(int(body.group(1)), int(body.group(2)))
 
@@ -602,7 +602,7 @@ def test_float_io_model_is_bit_exact_on_qemu(float_io_models, tmp_path):
     assert y.dtype == np.float32 and len(np.unique(y)) > 4
     assert np.array_equal(np.array(golden["expected_outputs"], np.uint32), y.view(np.uint32))
     assert np.array_equal(np.array(golden["expected_outputs_float"], np.float32).view(np.uint32), y.view(np.uint32))
-    assert "const uint32_t g_golden_outputs[4][6] = {" in (project / "src" / "golden_data.c").read_text()
+    assert "const uint32_t g_golden_outputs[4][6] GOLDEN_SECTION = {" in (project / "src" / "golden_data.c").read_text()
     assert "float_bits(output[i]) != want[i]" in (project / "src" / "main.c").read_text()
 
     run = run_project(project, build_dir=tmp_path / "build")

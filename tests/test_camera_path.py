@@ -294,3 +294,13 @@ def test_oversized_golden_frames_are_refused_before_they_are_made(models, tmp_pa
     out = tmp_path / "p"
     proc = _emit(models["rgb"], out, "--camera-size", "4096x4096", "--golden", "2")
     assert proc.returncode == 2 and "--camera-size" in proc.stderr and not out.exists()
+
+
+def test_camera_options_on_a_tensor_model_are_refused(tmp_path):
+    model = tmp_path / "fc.tflite"
+    rng = np.random.default_rng(1)
+    model.write_bytes(writer.fully_connected((1, 40), (0.05, 0), rng.integers(-127, 128, (6, 40)).astype(np.int8),
+                                             0.01, None, (0.1, 0)))
+    out = tmp_path / "p"
+    proc = _emit(model, out, "--camera-format", "rgb565")
+    assert proc.returncode == 2 and "camera frames are images" in proc.stderr and not out.exists()

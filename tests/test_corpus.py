@@ -128,7 +128,8 @@ def golden_arrays(project: Path) -> tuple[np.ndarray, np.ndarray]:
     text = re.sub(r"/\*.*?\*/|//[^\n]*", "", source.read_text(), flags=re.S)
 
     def array(name: str) -> np.ndarray:
-        m = re.search(rf"const (int8_t|float|uint32_t) {name}\[(\d+)\]\[(\d+)\] = \{{(.*?)\n\}};", text, re.S)
+        m = re.search(rf"const (int8_t|float|uint32_t) {name}\[(\d+)\]\[(\d+)\](?: GOLDEN_SECTION)? = \{{(.*?)\n\}};",
+                      text, re.S)
         assert m, f"{name} not found in {source}"
         ctype, rows, cols, body = m.groups()
         if ctype == "float":

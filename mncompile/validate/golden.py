@@ -133,10 +133,11 @@ def golden_vectors(model: VerifiedModel, info: ModelInfo | None, count: int = DE
     if len(tin.shape) == 4:
         extra = _image_vectors(model, info, count, dataset, preprocessing, camera, images, class_names, reporter)
     else:
-        if images is not None or dataset is not None:
-            raise InvalidOptionError(f"{model.name} has a {list(tin.shape)} input, and golden images and datasets "
-                                     "are images", hint="leave out --golden-images and --dataset: the golden "
-                                                        "inputs are then random tensors")
+        if images is not None or dataset is not None or camera != CameraOptions():
+            raise InvalidOptionError(f"{model.name} has a {list(tin.shape)} input, and golden images, datasets and "
+                                     "camera frames are images",
+                                     hint="leave out --golden-images, --dataset and --camera-*/--resize: the golden "
+                                          "inputs are then random tensors")
         reporter.info(f"{model.name} takes a {list(tin.shape)} tensor, not an image: golden vectors are seeded "
                       f"random {kind} inputs")
         rng = np.random.default_rng(RANDOM_SEED)
