@@ -89,14 +89,9 @@ class FirmwareBuildError(MncompileError):
     kind = "firmware-build"
 
 
-class FirmwareValidationError(MncompileError):
-    """The firmware ran on QEMU but did not reproduce the host: a golden vector FAILed or was never
-    reported, the firmware stopped early (AllocateTensors() failed, a fault), or the project's
-    reference outputs differ from its manifest. `document` is the run report; the JSON form of
-    the error is that report with the error's fields added, so --json still prints one document."""
-
-    exit_code = 10
-    kind = "firmware-validation"
+class _ReportError(MncompileError):
+    """An error that carries the report it came from (`document`): its JSON form is that report
+    with the error's fields added, so --json still prints one document."""
 
     def __init__(self, message: str, hint: str | None = None, document: dict | None = None):
         super().__init__(message, hint)
@@ -104,6 +99,16 @@ class FirmwareValidationError(MncompileError):
 
     def to_json(self) -> dict:
         return {**(self.document or {}), **super().to_json()}
+
+
+class FirmwareValidationError(_ReportError):
+    """The firmware ran on QEMU but did not reproduce the host: a golden vector FAILed or was never
+    reported, the firmware stopped early (AllocateTensors() failed, a fault), or the project's
+    reference outputs differ from its manifest. `document` is the run report; the JSON form of
+    the error is that report with the error's fields added, so --json still prints one document."""
+
+    exit_code = 10
+    kind = "firmware-validation"
 
 
 class NpuCompilerError(MncompileError):
@@ -113,19 +118,12 @@ class NpuCompilerError(MncompileError):
     kind = "npu-compiler"
 
 
-class AccuracyError(MncompileError):
+class AccuracyError(_ReportError):
     """The int8 model loses more accuracy than ``--max-drop`` allows. `document` is the evaluation
     report; the JSON form of the error is that report with the error's fields added."""
 
     exit_code = 12
     kind = "accuracy-gate"
-
-    def __init__(self, message: str, hint: str | None = None, document: dict | None = None):
-        super().__init__(message, hint)
-        self.document = document
-
-    def to_json(self) -> dict:
-        return {**(self.document or {}), **super().to_json()}
 
 
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
