@@ -19,6 +19,7 @@ from mncompile.npu import VelaOptions
 from mncompile.preprocess.camera import CameraOptions
 from mncompile.preprocess.contract import PixelOptions
 from mncompile.quantize.calibrate import DEFAULT_CALIB_SAMPLES
+from mncompile.quantize.qat import QatConfig
 from mncompile.targets import Target, get_target
 from mncompile.units import parse_size
 from mncompile.validate.accuracy import DEFAULT_LAYER_SAMPLES
@@ -44,6 +45,7 @@ class BuildOptions:
     out: Path = Path("mncompile-build")
     train: TrainConfig = field(default_factory=TrainConfig)
     calib_samples: int = DEFAULT_CALIB_SAMPLES
+    qat: QatConfig | None = None  # --qat: quantization-aware training instead of calibration
     layer_samples: int = DEFAULT_LAYER_SAMPLES
     golden: int = DEFAULT_GOLDEN
     run: bool = False  # validate: build OUT/firmware (TFLM_ROOT from the environment) and run it on QEMU

@@ -323,6 +323,17 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     check_output_folder(options.out)
     if options.model is not None:
         check_input_file(options.model, "model", folder_ok=True)
+        if options.train.weights is not None or options.train.fine_tune_epochs:
+            raise InvalidOptionError("--weights and --fine-tune-epochs start the training of a new model, and "
+                                     "--model gives a trained one", hint="leave out --model to train, or leave "
+                                                                         "out --weights")
+    else:
+        from mncompile.model.pretrained import check_weights
+
+        if options.train.weights is not None:
+            channels = options.channels or natural_channels(options.dataset or "digits")
+            check_weights(options.train.weights, MobileNetSpec(options.arch, options.alpha, options.resolution,
+                                                               channels, 2))
     options.pixels.check()
     options.camera.check()
     check_max_drop(options.max_drop)
@@ -356,7 +367,8 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
 
     options.out.mkdir(parents=True, exist_ok=True)  # with --model, nothing has made it yet
     quantized = quantize(model.path, options.out / INT8_NAME, dataset=options.dataset,
-                         calib_samples=options.calib_samples, force=True, reporter=reporter, pixels=options.pixels)
+                         calib_samples=options.calib_samples, force=True, reporter=reporter, pixels=options.pixels,
+                         qat=options.qat)
     int8 = LoadedModel(quantized.path, "tflite-int8", None, model.input_shape, model.num_classes, quantized.info,
                        quantized.model)
     check_model_for_backend(int8, options.backend)

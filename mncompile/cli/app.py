@@ -60,6 +60,18 @@ CAMERA_SIZE_OPTION = typer.Option(None, "--camera-size", help="Size of the golde
                                   "model's side]")
 RESIZE_OPTION = typer.Option(None, "--resize", help="How the firmware resizes a camera frame: nearest or bilinear. "
                              "[default: the preprocessing's, bilinear]")
+WEIGHTS_OPTION = typer.Option(None, "--weights", help="Start from a pretrained base: imagenet (Keras "
+                              "applications' weights, for the alphas and resolutions Keras publishes; downloaded "
+                              "into Keras' cache when online) or a weights file of that base (model.save_weights). "
+                              "The base is frozen while the new classifier trains for --epochs.")
+FINE_TUNE_OPTION = typer.Option(0, "--fine-tune-epochs", help="With --weights: then unfreeze the top quarter of the "
+                                "base (batch norms stay frozen) and train this many more epochs at a tenth of the "
+                                "learning rate.")
+QAT_OPTION = typer.Option(False, "--qat", help="Quantization-aware training instead of post-training calibration: "
+                          "fine-tune the float model with fake int8 quantization (tensorflow-model-optimization) on "
+                          "the dataset's training split, then convert it (--calib-samples is not used).")
+QAT_EPOCHS_OPTION = typer.Option(3, "--qat-epochs", help="With --qat: epochs of quantization-aware fine-tuning.")
+QAT_LR_OPTION = typer.Option(1e-4, "--qat-learning-rate", help="With --qat: Adam learning rate of the fine-tune.")
 MAX_DROP_OPTION = typer.Option(None, "--max-drop", help="Accuracy gate: exit 12 when int8 top-1 accuracy is more "
                                 "than this many points below float (the message names the likely culprit). "
                                 "Without it, a drop over 1 point is a warning.")
@@ -70,6 +82,18 @@ def _pixels(input_range: str | None, mean: str | None, std: str | None, labels: 
     from mncompile.preprocess.contract import PixelOptions
 
     return PixelOptions(input_range, mean, std, labels)
+
+
+def _qat(qat: bool, epochs: int, learning_rate: float):
+    from mncompile.quantize.qat import QatConfig
+
+    if qat:
+        return QatConfig(epochs=epochs, learning_rate=learning_rate)
+    default = QatConfig()
+    if (epochs, learning_rate) != (default.epochs, default.learning_rate):
+        raise InvalidOptionError("--qat-epochs and --qat-learning-rate tune quantization-aware training, and --qat "
+                                 "was not given", hint="add --qat, or leave them out")
+    return None
 
 
 def _camera(formats: str | None, size: str | None, resize: str | None):
@@ -207,14 +231,8 @@ def train(
     batch_size: int = BATCH,
     learning_rate: float = LR,
     seed: int = SEED,
-    weights: str | None = typer.Option(None, "--weights", help="Start from a pretrained base: imagenet (Keras "
-                                       "applications' weights, for the alphas and resolutions Keras publishes; "
-                                       "downloaded into Keras' cache when online) or a weights file of that base "
-                                       "(model.save_weights). The base is frozen while the new classifier trains "
-                                       "for --epochs."),
-    fine_tune_epochs: int = typer.Option(0, "--fine-tune-epochs", help="With --weights: then unfreeze the top "
-                                         "quarter of the base (batch norms stay frozen) and train this many more "
-                                         "epochs at a tenth of the learning rate."),
+    weights: str | None = WEIGHTS_OPTION,
+    fine_tune_epochs: int = FINE_TUNE_OPTION,
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -264,9 +282,15 @@ def quantize(
     mean: str | None = MEAN_OPTION,
     std: str | None = STD_OPTION,
     labels: Path | None = LABELS_OPTION,
+    qat: bool = QAT_OPTION,
+    qat_epochs: int = QAT_EPOCHS_OPTION,
+    qat_learning_rate: float = QAT_LR_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Full-integer int8 quantization (int8 weights per channel, activations, input and output).
+
+    Post-training (calibrated on --calib-samples training images) by default;
+    with --qat, quantization-aware training fine-tunes the float model first.
 
     The result is checked before it is written: only builtin ops TFLM runs,
     static batch-1 shapes, and quantization parameters TFLM kernels accept. A
@@ -277,7 +301,8 @@ def quantize(
     from mncompile.quantize import quantize as run_quantize
 
     result = run_quantize(model, output, dataset=dataset, calib_samples=calib_samples, force=force,
-                          reporter=render.RichReporter(), pixels=_pixels(input_range, mean, std, labels))
+                          reporter=render.RichReporter(), pixels=_pixels(input_range, mean, std, labels),
+                          qat=_qat(qat, qat_epochs, qat_learning_rate))
     if json_output:
         render.print_json(result.to_json())
         return
@@ -294,6 +319,10 @@ def quantize(
         c = result.calibration
         render.out.print(f"calibration: {c.samples} {c.dataset} training images, per class "
                          f"{list(c.per_class)}", highlight=False)
+    if result.qat:
+        render.out.print(f"quantization-aware training: validation accuracy float {result.qat.float_val_accuracy:.2%}"
+                         f", fake-quantized after {len(result.qat.history)} epochs "
+                         f"{result.qat.qat_val_accuracy:.2%}", highlight=False)
 
 
 @app.command(name="eval")
@@ -471,8 +500,13 @@ def build(
                                          "folder or an int8 .tflite."),
     epochs: int = EPOCHS,
     seed: int = SEED,
+    weights: str | None = WEIGHTS_OPTION,
+    fine_tune_epochs: int = FINE_TUNE_OPTION,
     calib_samples: int = typer.Option(200, "--calib-samples", help="Calibration images for int8 "
                                       "quantization (stratified over classes, training split)."),
+    qat: bool = QAT_OPTION,
+    qat_epochs: int = QAT_EPOCHS_OPTION,
+    qat_learning_rate: float = QAT_LR_OPTION,
     layer_samples: int = typer.Option(32, "--layer-samples", help="Validation images for the "
                                       "per-layer SQNR (0 skips it)."),
     golden: int = typer.Option(4, "--golden", help="Golden images the firmware checks from their raw camera "
@@ -516,8 +550,11 @@ def build(
 
     options = BuildOptions(arch=arch, alpha=alpha, resolution=_resolution(resolution, rho, 96),
                            channels=channels, dataset=dataset, model=model, budget=budget,
-                           ram=ram, flash=flash, target=target, out=out, train=TrainConfig(epochs=epochs, seed=seed),
-                           calib_samples=calib_samples, layer_samples=layer_samples, golden=golden, run=run,
+                           ram=ram, flash=flash, target=target, out=out,
+                           train=TrainConfig(epochs=epochs, seed=seed, weights=weights,
+                                             fine_tune_epochs=fine_tune_epochs),
+                           calib_samples=calib_samples, qat=_qat(qat, qat_epochs, qat_learning_rate),
+                           layer_samples=layer_samples, golden=golden, run=run,
                            backend=backend, vela=_vela(vela_system_config, vela_memory_mode, vela_optimise),
                            pixels=_pixels(input_range, mean, std, labels),
                            camera=_camera(camera_format, camera_size, resize), golden_images=golden_images,

@@ -22,8 +22,9 @@ from mncompile.preprocess.contract import PixelOptions, resolve
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize.calibrate import DEFAULT_CALIB_SAMPLES, Calibration, calibration_set
 from mncompile.quantize.checks import check_int8
+from mncompile.quantize.qat import QatConfig, QatResult
 
-__all__ = ["DEFAULT_CALIB_SAMPLES", "QuantizeResult", "check_output", "quantize"]
+__all__ = ["DEFAULT_CALIB_SAMPLES", "QatConfig", "QuantizeResult", "check_output", "quantize"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,13 @@ class QuantizeResult:
     ops: tuple[tuple[str, int], ...]  # (operator, count), sorted
     size_bytes: int
     model: VerifiedModel  # the int8 model written to `path`, verified: what later stages take
+    qat: QatResult | None = None  # --qat: the quantization-aware fine-tune that made it
 
     def to_json(self) -> dict:
         return {"model": str(self.path), "sidecar": str(self.sidecar), "source": str(self.source),
                 "passthrough": self.passthrough, "bytes": self.size_bytes,
+                "method": "passthrough" if self.passthrough else "qat" if self.qat else "ptq",
+                "qat": self.qat.to_json() if self.qat else None,
                 "calibration": self.calibration.to_json() if self.calibration else None,
                 "quantization": self.info.quantization, "ops": dict(self.ops),
                 "classes": list(self.info.class_names)}
@@ -69,14 +73,20 @@ def _op_counts(graph: Graph) -> tuple[tuple[str, int], ...]:
 
 def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
              calib_samples: int = DEFAULT_CALIB_SAMPLES, force: bool = False,
-             reporter: Reporter = NullReporter(), pixels: PixelOptions = PixelOptions()) -> QuantizeResult:
+             reporter: Reporter = NullReporter(), pixels: PixelOptions = PixelOptions(),
+             qat: QatConfig | None = None) -> QuantizeResult:
     """`pixels`: the user's --input-range/--mean/--std/--labels, which the sidecar then records
-    (`mncompile.preprocess.contract.resolve` says which source wins)."""
+    (`mncompile.preprocess.contract.resolve` says which source wins). `qat`: quantization-aware
+    training (`mncompile.quantize.qat`) instead of post-training calibration."""
     out = check_output(Path(out), force)
     pixels.check()
     if calib_samples < 1:
         raise InvalidOptionError(f"--calib-samples must be at least 1, not {calib_samples}")
     loaded = load_model(model)
+    if qat is not None and loaded.format not in ("keras", "h5-keras3", "h5-legacy"):
+        raise InvalidOptionError(f"--qat fine-tunes a Keras model, and {model} is a {loaded.format} model",
+                                 hint="pass the .keras or .h5 model, or leave out --qat")
+    trained_qat = None
     labels = pixels.class_names(loaded.num_classes)
     source = Path(model)
     calibration = None
@@ -126,14 +136,21 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
             reporter.info(f"warning: --labels names the classes of {data_set.name} in another order "
                           f"({', '.join(labels)} against {', '.join(data_set.class_names)}): output k is labelled "
                           "by line k of the file")
-        x, calibration = calibration_set(data_set, calib_samples, preprocessing)
-        if calibration.samples < calib_samples:
-            reporter.info(f"warning: --calib-samples {calib_samples} asks for more images than the "
-                          f"{len(data_set.y_train)} of the {data_set.name} training split: calibrating on "
-                          f"{calibration.samples}")
-        reporter.stage("quantize", f"{source} -> int8, calibrating on {calibration.samples} "
-                                   f"{data_set.name} training images")
-        verified = verify_model(to_int8_tflite(loaded, x, reporter), out.name, source=f"the int8 model of {source}")
+        if qat is not None:
+            from mncompile.quantize.qat import train_qat
+
+            trained_qat = train_qat(loaded, data_set, preprocessing, qat, reporter)
+            data = trained_qat.data
+        else:
+            x, calibration = calibration_set(data_set, calib_samples, preprocessing)
+            if calibration.samples < calib_samples:
+                reporter.info(f"warning: --calib-samples {calib_samples} asks for more images than the "
+                              f"{len(data_set.y_train)} of the {data_set.name} training split: calibrating on "
+                              f"{calibration.samples}")
+            reporter.stage("quantize", f"{source} -> int8, calibrating on {calibration.samples} "
+                                       f"{data_set.name} training images")
+            data = to_int8_tflite(loaded, x, reporter)
+        verified = verify_model(data, out.name, source=f"the int8 model of {source}")
         graph = verified.graph
         check_int8(graph, f"quantized {source}")
         base = info or ModelInfo(arch=None, alpha=None, resolution=loaded.input_shape[0],
@@ -144,9 +161,10 @@ def quantize(model: str | Path, out: str | Path, dataset: str | None = None,
         info = replace(info, class_names=labels)
     info = replace(info, quantization={**_io_quant(graph),
                                        "calibration": calibration.to_json() if calibration else None,
+                                       "qat": {**qat.to_json(), **trained_qat.to_json()} if trained_qat else None,
                                        "source": str(source)})
     sidecar = write_info(out, info)  # the model's atomic replace comes last: it commits the pair
     write_bytes_atomic(out, verified.data)
     written = VerifiedModel(out.name, verified.data, verified.graph, out)
-    return QuantizeResult(out, sidecar, source, calibration is None, calibration, info,
-                          _op_counts(graph), verified.size, written)
+    return QuantizeResult(out, sidecar, source, loaded.format == "tflite-int8", calibration, info,
+                          _op_counts(graph), verified.size, written, trained_qat)

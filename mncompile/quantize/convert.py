@@ -36,20 +36,28 @@ def _call(loaded: LoadedModel, tf):
 
 def frozen_function(loaded: LoadedModel):
     """The model as a frozen concrete function of a (1, H, W, C) float32 input."""
+    return _frozen(_call(loaded, tf_module()), loaded.input_shape)
+
+
+def _frozen(fn, input_shape):
     tf = tf_module()
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    spec = tf.TensorSpec((1, *loaded.input_shape), tf.float32, name="input")
-    concrete = tf.function(_call(loaded, tf)).get_concrete_function(spec)
+    spec = tf.TensorSpec((1, *input_shape), tf.float32, name="input")
+    concrete = tf.function(fn).get_concrete_function(spec)
     return convert_variables_to_constants_v2(concrete)
 
 
 def _converter(loaded: LoadedModel):
+    return _converter_of(frozen_function(loaded))
+
+
+def _converter_of(frozen):
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)  # "deprecated conversion path" notices
     tf = tf_module()
-    return tf, tf.lite.TFLiteConverter.from_concrete_functions([frozen_function(loaded)])
+    return tf, tf.lite.TFLiteConverter.from_concrete_functions([frozen])
 
 
 def to_float_tflite(loaded: LoadedModel) -> bytes:
@@ -66,27 +74,45 @@ def to_int8_tflite(loaded: LoadedModel, calibration: np.ndarray,
                    reporter: Reporter = NullReporter()) -> bytes:
     """Full-integer post-training quantization: int8 weights (per channel for
     convolutions), int8 activations, int8 input and output, builtin int8 ops only."""
-    tf, converter = _converter(loaded)
+    return _to_int8(_converter(loaded), str(loaded.path), calibration, reporter)
+
+
+def int8_from_function(fn, input_shape, what: str, calibration: np.ndarray | None,
+                       reporter: Reporter = NullReporter()) -> bytes:
+    """The same int8 conversion of any float function of a (1, H, W, C) input; with no
+    `calibration` the ranges come from the graph's fake-quantization nodes (a QAT model)."""
+    return _to_int8(_converter_of(_frozen(fn, input_shape)), what, calibration, reporter)
+
+
+def _to_int8(tf_converter, what: str, calibration: np.ndarray | None, reporter: Reporter) -> bytes:
+    tf, converter = tf_converter
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if calibration is not None:
+        # (a QAT graph is all int8 by its fake quantization; TF 2.21 demands a representative
+        # dataset whenever the int8 op set is requested, before it looks for fake quantization)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    with reporter.task("calibrating", len(calibration)) as task:
-        def representative():
-            for i in range(len(calibration)):
-                yield [calibration[i:i + 1]]
-                task.advance(1)
+    calibration = np.zeros((0,), np.float32) if calibration is None else calibration
+    with reporter.task("calibrating" if len(calibration) else "converting", max(1, len(calibration))) as task:
+        if len(calibration):
+            def representative():
+                for i in range(len(calibration)):
+                    yield [calibration[i:i + 1]]
+                    task.advance(1)
 
-        converter.representative_dataset = representative
+            converter.representative_dataset = representative
         with captured_stderr() as log, warnings.catch_warnings():
             # "Statistics for quantized inputs were expected": int8 input gets its scale from
             # calibration, which is what we want.
             warnings.simplefilter("ignore", UserWarning)
             try:
                 data = bytes(converter.convert())
+                if not len(calibration):
+                    task.advance(1)
             except Exception as exc:
                 detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                raise QuantizationError(f"int8 conversion of {loaded.path} failed: {detail}",
+                raise QuantizationError(f"int8 conversion of {what} failed: {detail}",
                                         hint="the model must use only ops with int8 TFLite "
                                              f"kernels; converter log tail:\n{log.text[-1500:]}") from None
     return data
