@@ -334,6 +334,10 @@ def eval_command(
                                        "[default: the model's, from its sidecar]"),
     layer_samples: int = typer.Option(32, "--layer-samples", help="Validation images for the "
                                       "per-layer SQNR (0 skips it)."),
+    blame: bool = typer.Option(False, "--blame", help="Rank the layers by what keeping each alone in float "
+                               "recovers (accuracy points, output SQNR), end to end on the validation images: "
+                               "one re-quantized model a layer, from one calibration (needs the Keras/SavedModel "
+                               "float model)."),
     max_drop: float | None = MAX_DROP_OPTION,
     input_range: str | None = INPUT_RANGE_OPTION,
     mean: str | None = MEAN_OPTION,
@@ -346,7 +350,9 @@ def eval_command(
     Float runs on LiteRT (the float model converted by the same converter),
     int8 on the TFLM host interpreter, the reference the firmware must match.
     Per-layer SQNR compares each int8 activation with the float one; layers are
-    ranked by the error each adds on its own, worst first.
+    ranked by the error each adds on its own, worst first. --blame measures
+    instead what each layer costs end to end, the way TF's QuantizationDebugger
+    does selective quantization, and the accuracy gate then names its top layer.
     """
     from rich.markup import escape
 
@@ -354,7 +360,8 @@ def eval_command(
     from mncompile.validate.accuracy import evaluate
 
     report = evaluate(float_model, int8_model, dataset=dataset, layer_samples=layer_samples,
-                      reporter=render.RichReporter(), pixels=_pixels(input_range, mean, std, labels), max_drop=max_drop)
+                      reporter=render.RichReporter(), pixels=_pixels(input_range, mean, std, labels), max_drop=max_drop,
+                      blame=blame)
     if json_output:
         report.enforce()
         render.print_json(report.to_json())

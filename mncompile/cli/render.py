@@ -137,7 +137,33 @@ def eval_tables(report) -> list:
                           "from the image. Higher is better; each 6 dB is one bit.")
         layers.caption_justify = "left"
         out.append(layers)
+    if getattr(report, "blame", None) is not None:
+        out.append(blame_table(report.blame))
     return out
+
+
+def blame_table(blame) -> Table:
+    """A `BlameReport`: each layer kept in float (and alone int8), ranked by what it recovers."""
+    base = blame.fully_int8
+    table = Table(title=f"blame on {blame.samples} images: each layer alone kept in float, the rest int8 "
+                        f"(fully int8: {base.accuracy:.2%}, {_db(base.sqnr_db)} dB; float {blame.float_accuracy:.2%})",
+                  title_justify="left")
+    for name in ("rank", "op", "layer", "type", "accuracy gain pp", "SQNR gain dB", "accuracy kept float",
+                 "SQNR only-int8 dB"):
+        table.add_column(name, justify="left" if name in ("layer", "type") else "right")
+    for rank, r in enumerate(blame.rows, 1):
+        gain = r.sqnr_gain_db
+        table.add_row(str(rank), str(r.op), r.name, r.kind, f"{r.accuracy_gain_pp:+.2f}",
+                      f"{gain:+.1f}" if gain not in (float("inf"), float("-inf")) else _db(gain),
+                      f"{r.kept_float.accuracy:.2%}", _db(r.only_int8.sqnr_db) if r.only_int8 else "-")
+    same = {True: "the fully int8 model is the int8 model given (same calibration)",
+            False: "the fully int8 model re-quantized here differs from the one given",
+            None: ""}[blame.baseline_is_int8_model]
+    table.caption = ("gains: end-to-end top-1 accuracy and output SQNR against float, with the layer in float, "
+                     "minus the fully int8 model's; only-int8: the layer alone int8, the rest float. "
+                     f"LiteRT, calibrated once on {blame.calibration_samples} images; {same}.")
+    table.caption_justify = "left"
+    return table
 
 
 def emulator_line(report) -> str:

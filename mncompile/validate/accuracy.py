@@ -3,7 +3,9 @@
 `evaluate` runs the float model (converted to a float .tflite by the same
 converter, on LiteRT) and the int8 model (on the TFLM host interpreter, the
 reference the firmware must match) over a dataset's validation split. It also
-runs the int8 model on LiteRT and reports how the two emulators agree.
+runs the int8 model on LiteRT and reports how the two emulators agree. With `blame`, it also
+ranks the layers by what keeping each alone in float recovers end to end
+(`mncompile.validate.blame`), re-quantizing the float model from the int8 model's calibration.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mncompile.graph.verified import VerifiedModel, verify_model
 from mncompile.model.loader import LoadedModel, load_model, model_dataset
 from mncompile.preprocess.contract import PixelOptions, Preprocessing, resolve
 from mncompile.progress import NullReporter, Reporter
+from mncompile.validate.blame import BlameReport
 from mncompile.validate.emulate import Agreement, Job, agreement, run_litert, run_tflm
 from mncompile.validate.layers import LayerReport, dequantize, layer_errors, quantize_array
 
@@ -55,6 +58,7 @@ class EvalReport:
     preprocessing: Preprocessing | None = None
     preprocessing_source: str = ""
     max_drop: float | None = None  # --max-drop: the accuracy gate (None: a drop over 1 point warns)
+    blame: BlameReport | None = None  # --blame: each layer kept in float, end to end (None: not asked)
 
     @property
     def accuracy_drop_pp(self) -> float:
@@ -84,6 +88,7 @@ class EvalReport:
                 "per_class": [r.to_json() for r in self.per_class],
                 "emulator_agreement": {"a": "tflm", "b": "litert", **self.emulators.to_json()},
                 "layers": self.layers.to_json() if self.layers else None,
+                "blame": self.blame.to_json() if self.blame else None,
                 "warning": self.warning(), "max_drop_pp": self.max_drop,
                 "preprocessing": ({**self.preprocessing.to_json(), "source": self.preprocessing_source}
                                   if self.preprocessing else None)}
@@ -120,10 +125,13 @@ def evenly_spaced(n: int, k: int) -> np.ndarray:
 
 def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | LoadedModel, dataset: str | None = None,
              layer_samples: int = DEFAULT_LAYER_SAMPLES, reporter: Reporter = NullReporter(),
-             pixels: PixelOptions = PixelOptions(), max_drop: float | None = None) -> EvalReport:
+             pixels: PixelOptions = PixelOptions(), max_drop: float | None = None,
+             blame: bool = False) -> EvalReport:
     """Float vs int8 on the validation split. The models are loaded (a .tflite verified) unless
     they come loaded already. `pixels`: the user's --input-range/--mean/--std/--labels;
-    `max_drop`: the accuracy gate the report's `enforce` applies (checked here, before any work)."""
+    `max_drop`: the accuracy gate the report's `enforce` applies (checked here, before any work);
+    `blame`: also rank the layers by what keeping each alone in float recovers (one model a layer,
+    `mncompile.validate.blame`; needs the Keras/SavedModel float model)."""
     from mncompile.validate.gate import check_max_drop
 
     check_max_drop(max_drop)
@@ -141,6 +149,10 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
             raise ModelError(f"{given} has a {list(m.input_shape)} input: eval measures image classifiers on an "
                              "image dataset", hint="compare a non-image model's outputs with `mncompile run` "
                                                    "(golden vectors from the TFLM host interpreter)")
+    if blame:
+        from mncompile.validate.blame import check_float_source
+
+        check_float_source(fm)
     if fm.input_shape != qm.input_shape or fm.num_classes != qm.num_classes:
         raise ModelError(f"the models do not match: float {fm.input_shape} -> {fm.num_classes} classes, "
                          f"int8 {qm.input_shape} -> {qm.num_classes} classes")
@@ -166,6 +178,7 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
         pick = evenly_spaced(len(x), layer_samples)
         reporter.stage("layers", f"per-layer SQNR on {len(pick)} validation images")
         layers = layer_errors(ftfl, qm.verified, x[pick], reporter)
+    blamed = _blame(fm, qm, data, prep, x, y, f_out, reporter) if blame else None
     q_real = q_out.astype(np.float64) if qout.dtype == "FLOAT32" else dequantize(q_out, qout.quant)
     f_pred, q_pred = np.argmax(f_out, axis=1), np.argmax(q_real, axis=1)
     rows = []
@@ -178,7 +191,28 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
     return EvalReport(fm.path, qm.path, data.name, n, float(np.mean(f_pred == y)), float(np.mean(q_pred == y)),
                       float(np.mean(f_pred == q_pred)), diff if math.isfinite(diff) else math.nan,
                       tuple(rows), agreement(*(_int8_steps(qg, o) for o in (q_out, q_lite))), layers, prep,
-                      prep_source, max_drop)
+                      prep_source, max_drop, blamed)
+
+
+def _blame(fm: LoadedModel, qm: LoadedModel, data, prep: Preprocessing, x: np.ndarray, y: np.ndarray,
+           f_out: np.ndarray, reporter: Reporter) -> BlameReport:
+    """Blame on the validation images, calibrated as the int8 model was (its sidecar's calibration
+    count, drawn from the same training split; the default count without one)."""
+    from mncompile.quantize.calibrate import DEFAULT_CALIB_SAMPLES, calibration_set
+    from mncompile.validate.blame import blame_layers
+
+    recorded = (qm.info.quantization.get("calibration") or {}) if qm.info else {}
+    count = int(recorded.get("requested") or recorded.get("samples") or DEFAULT_CALIB_SAMPLES)
+    calibration, described = calibration_set(data, count, prep)
+    reporter.stage("blame", f"each layer alone kept in float, and alone int8, on {len(y)} validation images "
+                            f"(calibrated on {described.samples} training images)")
+    report = blame_layers(fm, x, y, calibration, float_output=f_out, int8_model=qm.verified, reporter=reporter)
+    if not report.baseline_is_int8_model:
+        how = (" (it was made by quantization-aware training)" if qm.info and qm.info.quantization.get("qat")
+               else "")
+        reporter.info(f"warning: re-quantizing {fm.path} with {described.samples} calibration images does not give "
+                      f"{qm.path}{how}: blame's gains are against that post-training re-quantization")
+    return report
 
 
 def _int8_steps(graph, out: np.ndarray) -> np.ndarray:

@@ -4,9 +4,11 @@
 `AccuracyError` (exit 12) whose message names the most likely culprit and the remedies; without
 it, a drop over `WARN_DROP_PP` points is a warning (returned, for the summary and the JSON).
 
-The culprit is the layer where the int8 network's end-to-end SQNR against float falls the most
-from the layer before it (the first layer: from an ideal 8-bit quantizer's 49.9 dB): where the
-error enters, rather than where it is largest (every layer after the culprit inherits its error).
+The culprit, with ``--blame``, is the top of the blame ranking (`mncompile.validate.blame`): the
+layer whose keeping alone in float recovers the most accuracy end to end, measured rather than
+inferred. Without it, the layer where the int8 network's end-to-end SQNR against float falls the
+most from the layer before it (the first layer: from an ideal 8-bit quantizer's 49.9 dB): where
+the error enters, rather than where it is largest (every layer after the culprit inherits its error).
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ def check_max_drop(max_drop: float | None) -> float | None:
 
 
 def culprit(report) -> str | None:
-    """The layer where end-to-end SQNR falls the most from the previous layer, in words."""
+    """The blame ranking's top layer when there is one that recovers anything, else the layer where
+    end-to-end SQNR falls the most from the previous layer, in words."""
+    blame = getattr(report, "blame", None)
+    top = blame.top if blame is not None else None
+    if top is not None:
+        db = f"{top.sqnr_gain_db:+.1f} dB of output SQNR" if math.isfinite(top.sqnr_gain_db) else "an exact output"
+        return (f"keeping {top.name} ({top.kind}, op {top.op}) alone in float recovers "
+                f"{top.accuracy_gain_pp:+.2f} points / {db} (int8 with it in float: "
+                f"{top.kept_float.accuracy:.2%})")
     layers = report.layers.layers if report.layers is not None else ()
     ordered = sorted(layers, key=lambda e: e.op)
     best, fall, previous = None, 0.0, math.inf
@@ -58,7 +68,8 @@ def check_drop(report, max_drop: float | None) -> str | None:
     where = culprit(report)
     what = (f"int8 top-1 accuracy {report.int8_accuracy:.2%} is {drop:.2f} points below float "
             f"{report.float_accuracy:.2%} on {report.samples} {report.dataset} validation images")
-    cause = f"; most likely culprit: {where}" if where else " (per-layer SQNR skipped: --layer-samples 0)"
+    cause = (f"; most likely culprit: {where}" if where else
+             " (per-layer SQNR skipped: --layer-samples 0)" if report.layers is None else "")
     if max_drop is None:
         return f"{what}{cause}; try {', '.join(REMEDIES)}"
     raise AccuracyError(f"{what}, more than --max-drop {max_drop:g}{cause}",
