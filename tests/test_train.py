@@ -66,3 +66,17 @@ def test_existing_output_is_refused_without_force(trained_digits):
 def test_training_leaves_no_temporary_files(trained_digits):
     assert sorted(p.name for p in trained_digits["path"].parent.iterdir()) == \
         ["digits_v1.keras", "digits_v1.keras.json"]
+
+
+def test_val_fraction_is_recorded_and_bad_values_are_refused(tmp_path):
+    bad = tmp_path / "bad.keras"
+    proc = run_cli("train", "--dataset", "digits", "-o", str(bad), "--val-fraction", "1")
+    assert proc.returncode == 2 and "--val-fraction 1 must be between 0 and 1" in proc.stderr
+    assert not bad.exists()
+    out = tmp_path / "half.keras"
+    run_cli("train", "--dataset", "digits", "--resolution", "32", "--epochs", "1", "--val-fraction", "0.5", "-o",
+            str(out), check=True)
+    recorded = json.loads(out.with_name(out.name + ".json").read_text())["dataset"]
+    # digits: 1,797 images in 10 classes of 174..183; half of each (rounded) validates
+    assert recorded["val_fraction"] == 0.5 and abs(recorded["val_images"] - 1797 / 2) <= 5
+    assert recorded["train_images"] + recorded["val_images"] == 1797

@@ -233,6 +233,9 @@ def train(
     seed: int = SEED,
     weights: str | None = WEIGHTS_OPTION,
     fine_tune_epochs: int = FINE_TUNE_OPTION,
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of each class held out for validation "
+                                       "(stratified, seeded); the sidecar records it, so quantize and eval use the "
+                                       "same split."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     json_output: bool = JSON_OPTION,
 ) -> None:
@@ -242,7 +245,7 @@ def train(
     (x = pixel * scale + offset) that quantization and the firmware reuse.
     """
     from mncompile.cli import render
-    from mncompile.model.datasets import load_dataset, natural_channels
+    from mncompile.model.datasets import check_val_fraction, load_dataset, natural_channels
     from mncompile.model.spec import MobileNetSpec
     from mncompile.model.train import TrainConfig, check_output
     from mncompile.model.train import train as train_model
@@ -250,11 +253,12 @@ def train(
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                          seed=seed, weights=weights, fine_tune_epochs=fine_tune_epochs)
     check_output(output, force)
+    check_val_fraction(val_fraction)
     size = _resolution(resolution, rho, 96)
     reporter = render.RichReporter()
     reporter.stage("dataset", dataset)
     channels = channels or natural_channels(dataset)
-    data = load_dataset(dataset, size, channels, seed=seed)
+    data = load_dataset(dataset, size, channels, seed=seed, val_fraction=val_fraction)
     spec = MobileNetSpec(arch, alpha, size, channels, len(data.class_names))
     result = train_model(spec, data, output, config, reporter, force=force)
     if json_output:

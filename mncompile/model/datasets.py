@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mncompile.errors import DatasetError
+from mncompile.errors import DatasetError, InvalidOptionError
 from mncompile.preprocess.contract import Preprocessing
 
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png")
@@ -69,6 +69,14 @@ def natural_channels(source: str) -> int:
         return 3
     modes = {_mode_family(mode) for mode, _ in _scan_modes(_folder_files(Path(source)))}
     return 1 if modes == {"L"} else 3
+
+
+def check_val_fraction(val_fraction: float) -> float:
+    """--val-fraction, checked before any work."""
+    if not 0.0 < val_fraction < 1.0:
+        raise InvalidOptionError(f"--val-fraction {val_fraction:g} must be between 0 and 1 (exclusive)",
+                                 hint="e.g. --val-fraction 0.2 holds a fifth of each class out for validation")
+    return val_fraction
 
 
 def load_dataset(source: str, resolution: int, channels: int | None = None, *,
