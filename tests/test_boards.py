@@ -1,11 +1,14 @@
 """Board support (firmware/): the real Arm toolchain builds a self-test program
 (tests/firmware/hello.c + hello_cpp.cc) against every board, QEMU runs it on the
-four emulated boards, and the real boards' links (the Nucleo, the two Corstone-300
+five emulated boards (mps2-an385 with Armv6-M code built for the Cortex-M0+), and
+the real boards' links (Nucleo-H743ZI, Nucleo-L4R5ZI, STM32F746G-DISCO, Nano 33
+BLE Sense, Raspberry Pi Pico, i.MX RT1060 EVK, EK-RA8D1, the two Corstone-300
 boards with an Ethos-U NPU) are checked against their memory maps.
 
 The self-test prints one line per check from inside the firmware; these tests
 read those lines, QEMU's exit code, and the ELF's symbols and sections. Skipped
 when arm-none-eabi-gcc (or, for the runs, qemu-system-arm) is not installed.
+tests/test_board_builds.py builds whole generated projects for the real boards.
 """
 
 from __future__ import annotations
@@ -27,30 +30,49 @@ from mncompile.run.qemu import qemu_command, run_qemu
 
 FIRMWARE = firmware_dir()
 TESTS_FIRMWARE = Path(__file__).parent / "firmware"
-BOARDS = ("mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547", "nucleo-h743zi", "corstone-300-ethos-u55",
-          "corstone-300-ethos-u65")
-QEMU_BOARDS = BOARDS[:4]
-REAL_BOARDS = BOARDS[4:]  # no QEMU machine: UART console, DWT timer
+QEMU_BOARDS = ("mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547")
+# Real boards with a UART console and board_init() clock set-up (common/board_real.h).
+UART_BOARDS = ("nucleo-h743zi", "nucleo-l4r5zi", "stm32f746g-disco", "nano33ble", "rpi-pico", "imxrt1060-evk",
+               "ek-ra8d1")
 CORSTONE_BOARDS = ("corstone-300-ethos-u55", "corstone-300-ethos-u65")  # with an Ethos-U NPU
+REAL_BOARDS = UART_BOARDS + CORSTONE_BOARDS  # no QEMU machine: UART console
+BOARDS = QEMU_BOARDS + REAL_BOARDS
+SYSTICK_REAL_BOARDS = ("rpi-pico",)  # the Cortex-M0+ has no DWT cycle counter
+M4F = "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
+M7_DP = "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16"
+M55 = "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard"
+M0P = "-mcpu=cortex-m0plus -mthumb -mfloat-abi=soft"
 # The code-generation flags each board must use (board.toml must say the same).
 CPU_FLAGS = {
-    "mps2-an386": "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16",
-    "mps2-an500": "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16",
+    "mps2-an385": M0P,
+    "mps2-an386": M4F,
+    "mps2-an500": M7_DP,
     "mps2-an505": "-mcpu=cortex-m33 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16",
-    "mps3-an547": "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard",
-    "nucleo-h743zi": "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16",
-    "corstone-300-ethos-u55": "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard",
-    "corstone-300-ethos-u65": "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard",
+    "mps3-an547": M55,
+    "nucleo-h743zi": M7_DP,
+    "nucleo-l4r5zi": M4F,
+    "stm32f746g-disco": "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16",
+    "nano33ble": M4F,
+    "rpi-pico": M0P,
+    "imxrt1060-evk": M7_DP,
+    "ek-ra8d1": M55,  # a Cortex-M85: GCC 12 has no -mcpu=cortex-m85, Cortex-M55 code runs on it
+    "corstone-300-ethos-u55": M55,
+    "corstone-300-ethos-u65": M55,
 }
+CORE = {"ek-ra8d1": "cortex-m85"}  # board.toml's cpu where it is not the -mcpu name
 WARNINGS = ["-Wall", "-Wextra", "-Werror", "-Wpedantic"]
 C_FLAGS = ["-std=c11", *WARNINGS, "-ffunction-sections", "-fdata-sections", "-O2"]
 CXX_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", *WARNINGS, "-ffunction-sections",
              "-fdata-sections", "-O2"]
 FAULT_STATUS = 70  # MN_FAULT_EXIT_STATUS in firmware/common/board_support.h
 # Device interrupt vectors in each board's table (DEVICE_IRQS in boards/<board>/startup.c).
-DEVICE_IRQS = {"mps2-an386": 32, "mps2-an500": 32, "mps2-an505": 124, "mps3-an547": 128, "nucleo-h743zi": 150,
-               "corstone-300-ethos-u55": 128, "corstone-300-ethos-u65": 128}
+DEVICE_IRQS = {"mps2-an385": 32, "mps2-an386": 32, "mps2-an500": 32, "mps2-an505": 124, "mps3-an547": 128,
+               "nucleo-h743zi": 150, "nucleo-l4r5zi": 95, "stm32f746g-disco": 98, "nano33ble": 48, "rpi-pico": 26,
+               "imxrt1060-evk": 160, "ek-ra8d1": 96, "corstone-300-ethos-u55": 128, "corstone-300-ethos-u65": 128}
 ARMV8M_BOARDS = ("mps2-an505", "mps3-an547")  # SecureFault vector, MSPLIM (the QEMU ones, which run)
+ARMV8M_REAL_BOARDS = CORSTONE_BOARDS + ("ek-ra8d1",)
+# Regions before FLASH that hold what a boot ROM reads (and the linker scripts' names for them).
+BOOT_REGIONS = {"rpi-pico": "BOOT2", "imxrt1060-evk": "BOOT"}
 NPU_IRQ = 56  # the Ethos-U's device interrupt on Corstone-300
 
 needs_toolchain = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
@@ -70,6 +92,15 @@ def region(board: str, name: str) -> tuple[int, int]:
         if entry["name"] == name:
             return entry["origin"], entry["origin"] + entry["length"]
     raise AssertionError(f"{board}: board.toml has no {name} region")
+
+
+def _length(text: str) -> int:
+    """A linker script LENGTH: `2M`, `640K`, `256`, or a difference such as `2M - 256`."""
+    def size(term: str) -> int:
+        match = re.fullmatch(r"\s*(\d+)\s*([KM]?)\s*", term)
+        return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024 * 1024}[match.group(2)]
+    first, *rest = text.split("-")
+    return size(first) - sum(size(term) for term in rest)
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess:
@@ -191,20 +222,23 @@ def test_board_folder_describes_itself(board):
     data = board_toml(board)
     assert data["name"] == board
     assert data["cpu_flags"] == CPU_FLAGS[board]
-    assert data["cpu"] == CPU_FLAGS[board].split()[0].removeprefix("-mcpu=")
+    assert data["cpu"] == CORE.get(board, CPU_FLAGS[board].split()[0].removeprefix("-mcpu="))
     assert data["console"] == ("uart" if board in REAL_BOARDS else "semihosting")
-    assert data["timer"] == ("dwt" if board in REAL_BOARDS else "systick")
+    assert data["timer"] == ("dwt" if board in REAL_BOARDS and board not in SYSTICK_REAL_BOARDS else "systick")
     assert data.get("qemu_machine") == (None if board in REAL_BOARDS else board)
-    assert data["description"]
+    assert data["description"] and data["cpu_hz"] > 0
     # The regions agree with the linker script's MEMORY block and REGION_ALIAS lines.
     script = (folder / "linker.ld").read_text()
     memory = re.search(r"MEMORY\s*\{(.*?)\}", script, re.S).group(1)
-    declared = {m.group(1): (int(m.group(2), 16), int(m.group(3)) * {"K": 1024, "M": 1024 * 1024}[m.group(4)])
+    declared = {m.group(1): (int(m.group(2), 16), _length(m.group(3)))
                 for m in re.finditer(r"(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9A-Fa-f]+),\s*"
-                                     r"LENGTH\s*=\s*(\d+)([KM])", memory)}
+                                     r"LENGTH\s*=\s*([^\n]+)", memory)}
     aliases = dict(re.findall(r'REGION_ALIAS\("(\w+)",\s*(\w+)\)', script))
     names = [entry["name"] for entry in data["memory"]]
-    assert sorted(names) == ["ARENA", "FLASH", "MODEL", "RAM"]
+    extra = [BOOT_REGIONS[board]] if board in BOOT_REGIONS else []
+    assert sorted(names) == sorted(["ARENA", "FLASH", "MODEL", "RAM", *extra])
+    required = {"FLASH", "RAM", *extra, *(n for n in ("ARENA", "MODEL") if n not in aliases)}
+    assert required <= set(declared) and set(declared) - required <= {"NPU_SRAM"}  # the U65's NPU cache
     for entry in data["memory"]:
         name = entry["name"]
         assert entry["holds"] and entry["description"]
@@ -228,10 +262,12 @@ def test_vector_table_is_the_boards_and_points_into_the_common_startup(builder, 
     assert syms["mn_vector_table"] == syms["__vector_table"] == region(board, "FLASH")[0]
     default = syms["Default_Handler"] | 1
     assert words[0] == syms["__stack_top"] and words[1] == syms["Reset_Handler"] | 1
-    secure_fault = default if board in ARMV8M_BOARDS + CORSTONE_BOARDS else 0  # reserved on Armv7-M
+    secure_fault = default if board in ARMV8M_BOARDS + ARMV8M_REAL_BOARDS else 0  # reserved on Armv6/7-M
     assert words[2:16] == [default] * 5 + [secure_fault, 0, 0, 0, default, default, 0, default, words[15]]
-    # SysTick: the board's own handler (common/board_qemu.h, common/board_corstone300.h); free on the Nucleo.
-    assert (words[15] == syms["SysTick_Handler"] | 1) and ((words[15] == default) == (board == "nucleo-h743zi"))
+    # SysTick: the board's own handler where it is the timer (common/board_qemu.h, common/board_corstone300.h,
+    # common/board_real.h on the Pico); free on the DWT boards.
+    dwt = board in UART_BOARDS and board not in SYSTICK_REAL_BOARDS
+    assert (words[15] == syms["SysTick_Handler"] | 1) and ((words[15] == default) == dwt)
     device = [default] * DEVICE_IRQS[board]
     if board in CORSTONE_BOARDS:
         # the NPU's vector: a weak stand-in branching to Default_Handler, until a project defines it
@@ -349,7 +385,43 @@ def test_run_qemu_times_out_on_a_hung_firmware(builder):
     assert "did not finish" in err.value.message and "hanging" in err.value.message
 
 
-# --- the real board: link only ----------------------------------------------------------
+# --- the real boards: link only -------------------------------------------------------------
+
+
+def region_of(board: str, name: str) -> tuple[int, int]:
+    """(origin, end) of a region, following alias_of."""
+    for entry in board_toml(board)["memory"]:
+        if entry["name"] == name:
+            return entry["origin"], entry["origin"] + entry["length"]
+    raise AssertionError(name)
+
+
+@needs_toolchain
+@pytest.mark.parametrize("board", UART_BOARDS)
+def test_real_board_links_to_its_memory_map(builder, board, tmp_path):
+    elf = builder.build(board, "layout", ("-DHELLO_ARENA_BYTES=100000",))
+    secs, syms = sections(elf), symbols(elf)
+    flash, ram, arena, model = (region_of(board, n) for n in ("FLASH", "RAM", "ARENA", "MODEL"))
+    assert secs[".isr_vector"][0] == flash[0] == syms["__vector_table"]
+    model_at, model_size = secs[".model"]
+    assert model[0] <= model_at and model_at + model_size <= model[1] and model_at % 16 == 0
+    arena_at, arena_size = secs[".tensor_arena"]
+    assert arena[0] <= arena_at and arena_size >= 100000 and arena_at + arena_size <= arena[1]
+    stack = board_toml(board)["stack_bytes"]
+    assert syms["__stack_top"] == ram[1] and syms["__stack_top"] - syms["__stack_limit"] == stack
+    for name in (".data", ".bss"):
+        assert ram[0] <= secs[name][0] < ram[1], name
+    assert ram[0] <= syms["__heap_start"] < syms["__heap_end"] == syms["__stack_limit"]
+    assert flash[0] <= syms["__data_load"] < flash[1]
+    for name in (".text", ".rodata"):
+        assert flash[0] <= secs[name][0] < flash[1], name
+    sp, pc = vectors(elf, tmp_path)
+    assert sp == syms["__stack_top"] and pc == syms["Reset_Handler"] | 1
+    if board in BOOT_REGIONS:  # what the boot ROM reads comes first, FLASH right after it
+        boot = region_of(board, BOOT_REGIONS[board])
+        assert boot[1] == flash[0]
+        first = min(address for address, size in secs.values() if size and address >= boot[0] and address < flash[1])
+        assert first == boot[0]
 
 
 @needs_toolchain
@@ -358,19 +430,36 @@ def test_nucleo_links_to_the_real_memory_map(builder, tmp_path):
     secs, syms = sections(elf), symbols(elf)
     flash, dtcm, axi = (0x08000000, 0x08200000), (0x20000000, 0x20020000), (0x24000000, 0x24080000)
     assert secs[".isr_vector"][0] == flash[0] == syms["__vector_table"]
-    model_at, model_size = secs[".model"]
-    assert flash[0] <= model_at and model_at + model_size <= flash[1] and model_at % 16 == 0
     arena_at, arena_size = secs[".tensor_arena"]
     assert arena_at == axi[0] and arena_size >= 400000 and arena_at + arena_size <= axi[1]
     assert syms["__stack_top"] == dtcm[1] and syms["__stack_top"] - syms["__stack_limit"] == 32 * 1024
-    for name in (".data", ".bss"):
-        assert dtcm[0] <= secs[name][0] < dtcm[1], name
-    assert dtcm[0] <= syms["__heap_start"] < syms["__heap_end"] == syms["__stack_limit"]
-    assert flash[0] <= syms["__data_load"] < flash[1]
-    for name in (".text", ".rodata"):
-        assert flash[0] <= secs[name][0] < flash[1], name
-    sp, pc = vectors(elf, tmp_path)
-    assert sp == syms["__stack_top"] and pc == syms["Reset_Handler"] | 1
+
+
+@needs_toolchain
+@pytest.mark.parametrize("board", UART_BOARDS)
+def test_board_c_writes_the_uart_and_sets_the_clock(builder, board, tmp_path):
+    """The console is a real UART driver (not an empty hook) and board_init() sets the clock: the
+    linked board_init calls a clock set-up, board_console_write reaches a store loop, and the
+    -DMNCOMPILE_NO_CLOCK_SETUP build drops the clock code."""
+    elf = builder.build(board, "exit0")
+    disassembly = _checked(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", str(elf)]).stdout
+    body = re.search(r"<board_console_write>:\n(.*?)\n\n", disassembly, re.S).group(1)
+    assert re.search(r"\bstr[bh]?\b", body) or "bl\t" in body, body  # it stores (to the UART) or calls the put
+    source = (FIRMWARE / "boards" / board / "board.c").read_text()
+    assert '#include "board_real.h"' in source and "weak" not in source
+    hz = board_toml(board)["cpu_hz"]
+    assert f"#define MN_BOARD_CPU_HZ {hz}u" in source
+    assert f"return {hz}u;" in source or "return sys_hz;" in source or "return MN_BOARD_CPU_HZ;" in source
+
+
+@needs_toolchain
+@pytest.mark.parametrize("board", UART_BOARDS)
+@pytest.mark.parametrize("options", [("-DMNCOMPILE_CONSOLE_SEMIHOSTING",), ("-DMNCOMPILE_NO_CACHES",),
+                                     ("-DMNCOMPILE_NO_CLOCK_SETUP",)])
+def test_real_board_options_compile_cleanly(board, options, tmp_path):
+    cpu = CPU_FLAGS[board].split()
+    _checked(["arm-none-eabi-gcc", *cpu, *C_FLAGS, "-Wconversion", f"-I{FIRMWARE / 'common'}", *options, "-c",
+              str(FIRMWARE / "boards" / board / "board.c"), "-o", str(tmp_path / "board.o")])
 
 
 @pytest.mark.parametrize("board", CORSTONE_BOARDS)
@@ -427,17 +516,21 @@ def test_corstone_semihosting_console_compiles_cleanly(board, tmp_path):
 
 
 @needs_toolchain
-@pytest.mark.parametrize("options", [("-DMNCOMPILE_CONSOLE_SEMIHOSTING",), ("-DMNCOMPILE_NO_CACHES",)])
-def test_nucleo_options_compile_cleanly(options, tmp_path):
-    cpu = CPU_FLAGS["nucleo-h743zi"].split()
-    _checked(["arm-none-eabi-gcc", *cpu, *C_FLAGS, f"-I{FIRMWARE / 'common'}", *options, "-c",
-              str(FIRMWARE / "boards" / "nucleo-h743zi" / "board.c"), "-o", str(tmp_path / "board.o")])
-
-
-@needs_toolchain
 @pytest.mark.parametrize(("board", "arena", "message"), [
     ("mps2-an386", 5 * 1024 * 1024, "mncompile: .data + .bss + .tensor_arena + the 64 KB stack do not fit RAM"),
     ("nucleo-h743zi", 600 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 512 KB ARENA"),
+    ("nucleo-l4r5zi", 640 * 1024, "mncompile: .data + .bss + .tensor_arena + the 16 KB stack do not fit RAM "
+                                  "(the 640 KB SRAM of nucleo-l4r5zi)"),
+    ("stm32f746g-disco", 300 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 256 KB ARENA "
+                                     "region (SRAM1 + SRAM2) of stm32f746g-disco"),
+    ("nano33ble", 250 * 1024, "mncompile: .data + .bss + .tensor_arena + the 16 KB stack do not fit RAM "
+                              "(the 256 KB RAM of nano33ble)"),
+    ("rpi-pico", 260 * 1024, "mncompile: .data + .bss + .tensor_arena + the 16 KB stack do not fit RAM "
+                             "(the 264 KB SRAM of rpi-pico)"),
+    ("imxrt1060-evk", 800 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 768 KB ARENA "
+                                  "region (OCRAM) of imxrt1060-evk"),
+    ("ek-ra8d1", 900 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 896 KB ARENA "
+                             "region (SRAM) of ek-ra8d1"),
     ("mps3-an547", 5 * 1024 * 1024, "mncompile: the tensor arena (.tensor_arena) does not fit the 4 MB ARENA"),
     ("corstone-300-ethos-u55", 3 * 1024 * 1024,
      "mncompile: the tensor arena (.tensor_arena) does not fit the 2 MB ARENA region (SRAM)"),

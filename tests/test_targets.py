@@ -18,9 +18,46 @@ KB, MB = 1024, 1024 * 1024
 def test_every_named_target_is_there_with_its_qemu_machine():
     machines = {t.name: t.qemu_machine for t in all_targets()}
     assert machines == {"cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m33": "mps2-an505",
-                        "cortex-m55": "mps3-an547", "stm32h743": None, "ethos-u55-64": None,
-                        "ethos-u55-128": None, "ethos-u55-256": None, "ethos-u65-256": None,
-                        "ethos-u65-512": None}
+                        "cortex-m55": "mps3-an547", "cortex-m0plus": "mps2-an385", "stm32h743": None,
+                        "stm32l4r5": None, "stm32f746": None, "nrf52840": None, "rp2040": None, "imxrt1060": None,
+                        "ra8d1": None, "ethos-u55-64": None, "ethos-u55-128": None, "ethos-u55-256": None,
+                        "ethos-u65-256": None, "ethos-u65-512": None}
+
+
+# The real boards: memory (bytes) and rated clock, from the vendors' datasheets / reference manuals.
+REAL_BOARDS = {
+    "stm32h743": ("nucleo-h743zi", "cortex-m7", 512 * KB, 2 * MB, 480_000_000),
+    "stm32l4r5": ("nucleo-l4r5zi", "cortex-m4", 640 * KB, 2 * MB, 120_000_000),
+    "stm32f746": ("stm32f746g-disco", "cortex-m7", 256 * KB, 1 * MB, 216_000_000),
+    "nrf52840": ("nano33ble", "cortex-m4", 256 * KB, 1 * MB, 64_000_000),
+    "rp2040": ("rpi-pico", "cortex-m0plus", 264 * KB, 2 * MB - 256, 125_000_000),
+    "imxrt1060": ("imxrt1060-evk", "cortex-m7", 768 * KB, 8 * MB - 8 * KB, 600_000_000),
+    "ra8d1": ("ek-ra8d1", "cortex-m85", 896 * KB, 2016 * KB, 480_000_000),
+}
+
+
+@pytest.mark.parametrize("name", REAL_BOARDS)
+def test_real_boards_have_their_memory_and_rated_clock(name):
+    target = get_target(name)
+    assert (target.board, target.cpu, target.ram_bytes, target.flash_bytes, target.cpu_hz) == REAL_BOARDS[name]
+    assert target.qemu_machine is None
+
+
+def test_every_targets_clock_and_memory_agree_with_its_board():
+    """targets.toml and firmware/boards/<board>/board.toml say the same clock; a real board's RAM is
+    the region the arena goes to, its flash the region the model goes to."""
+    import tomllib
+
+    from mncompile.resources import firmware_dir
+
+    for target in all_targets():
+        with (firmware_dir() / "boards" / target.board / "board.toml").open("rb") as f:
+            board = tomllib.load(f)
+        assert board["cpu_hz"] == target.cpu_hz, target.name
+        assert board["cpu_flags"] == " ".join(target.cpu_flags), target.name
+        if target.qemu_machine is None and not target.npu:
+            regions = {r["name"]: r["length"] for r in board["memory"]}
+            assert (regions["ARENA"], regions["MODEL"]) == (target.ram_bytes, target.flash_bytes), target.name
 
 
 def test_qemu_machines_are_real_qemu_machines():
@@ -50,8 +87,13 @@ def test_memory_figures():
 
 def test_cpu_flags_name_the_cpu_and_thumb():
     for target in all_targets():
-        assert f"-mcpu={target.cpu}" in target.cpu_flags and "-mthumb" in target.cpu_flags
-        assert "-mfloat-abi=hard" in target.cpu_flags
+        # GCC 12 has no -mcpu=cortex-m85: its code is built for the Cortex-M55 (same Armv8.1-M + Helium)
+        cpu = "cortex-m55" if target.cpu == "cortex-m85" else target.cpu
+        assert f"-mcpu={cpu}" in target.cpu_flags and "-mthumb" in target.cpu_flags
+        # soft-float exactly where the core has no FPU (the Cortex-M0+)
+        no_fpu = target.fpu == "none"
+        assert ("-mfloat-abi=soft" if no_fpu else "-mfloat-abi=hard") in target.cpu_flags, target.name
+        assert no_fpu == (target.cpu == "cortex-m0plus")
 
 
 def test_ethos_targets_carry_the_npu_as_vela_names_it():
@@ -90,13 +132,14 @@ def test_targets_json_is_one_document_with_exact_bytes():
     assert by_name["cortex-m7"]["ram_bytes"] == 524288 and by_name["cortex-m7"]["flash_bytes"] == 2097152
     assert by_name["ethos-u55-128"]["npu"]["vela_memory_mode"] == "Shared_Sram"
     assert by_name["stm32h743"]["qemu_machine"] is None
+    assert by_name["stm32h743"]["cpu_hz"] == 480_000_000 and by_name["rp2040"]["cpu_hz"] == 125_000_000
     assert proc.stderr == ""
 
 
 def test_targets_table_prints_bytes_exactly():
     proc = run_cli("targets", "--notes", check=True)
     for text in ("cortex-m4", "131,072", "524,288", "2,097,152", "mps3-an547", "Ethos_U65_High_End",
-                 "-mfpu=fpv5-d16", "STM32H743"):
+                 "-mfpu=fpv5-d16", "STM32H743", "480 MHz", "125 MHz", "rpi-pico", "nucleo-l4r5zi", "ek-ra8d1"):
         assert text in proc.stdout, text
 
 

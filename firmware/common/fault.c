@@ -11,6 +11,14 @@
 #include "board_support.h"
 #include "cortexm.h"
 
+/* Armv6-M (Cortex-M0/M0+) has no configurable fault status registers: reading
+ * their addresses there is itself a fault. */
+#if defined(__ARM_ARCH_6M__)
+#define MN_HAS_FAULT_STATUS 0
+#else
+#define MN_HAS_FAULT_STATUS 1
+#endif
+
 static const char *exception_name(uint32_t number)
 {
     switch (number) {
@@ -36,7 +44,9 @@ void mn_fault_report(const uint32_t *frame, uint32_t exc_return)
 {
     (void)exc_return;
     uint32_t number = mn_ipsr() & 0x1FFu;
+#if MN_HAS_FAULT_STATUS
     uint32_t cfsr = MN_SCB_CFSR;
+#endif
     mn_console_puts("\n*** ");
     mn_console_puts(exception_name(number));
     if (number >= 16u) {
@@ -49,6 +59,7 @@ void mn_fault_report(const uint32_t *frame, uint32_t exc_return)
     mn_console_put_hex(frame[6]);
     mn_console_puts(" lr=");
     mn_console_put_hex(frame[5]);
+#if MN_HAS_FAULT_STATUS
     mn_console_puts(" cfsr=");
     mn_console_put_hex(cfsr);
     mn_console_puts(" hfsr=");
@@ -61,6 +72,7 @@ void mn_fault_report(const uint32_t *frame, uint32_t exc_return)
         mn_console_puts(" mmfar=");
         mn_console_put_hex(MN_SCB_MMFAR);
     }
+#endif
     mn_console_puts(" ***\n");
     board_exit(MN_FAULT_EXIT_STATUS);
 }
@@ -76,10 +88,26 @@ __attribute__((naked)) void mn_fault_handler(void)
         "movs r0, #0\n\t"
         "msr msplim, r0\n\t"
 #endif
+#if defined(__ARM_ARCH_6M__)
+        /* Thumb-1: no IT blocks, no tst with an immediate, short branches */
+        "movs r0, #4\n\t"
+        "mov r1, lr\n\t"
+        "tst r0, r1\n\t"
+        "bne 1f\n\t"
+        "mrs r0, msp\n\t"
+        "b 2f\n"
+        "1:\n\t"
+        "mrs r0, psp\n"
+        "2:\n\t"
+        "ldr r2, =mn_fault_report\n\t"
+        "bx r2\n\t"
+        ".ltorg\n\t");
+#else
         "tst lr, #4\n\t"
         "ite eq\n\t"
         "mrseq r0, msp\n\t"
         "mrsne r0, psp\n\t"
         "mov r1, lr\n\t"
         "b mn_fault_report\n\t");
+#endif
 }

@@ -664,7 +664,7 @@ def targets(
                                "compiler flags and where its figures come from."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Deployment targets: CPU, RAM and flash in bytes, QEMU machine, board, NPU.
+    """Deployment targets: CPU, clock, RAM and flash in bytes, QEMU machine, board, NPU.
 
     RAM is the largest contiguous SRAM block (one TFLM arena must be contiguous);
     flash holds the .tflite. The table is mncompile/targets/targets.toml.
@@ -680,13 +680,13 @@ def targets(
         return
     table = Table(title="targets (RAM: largest contiguous block, for arena + I/O; flash: the .tflite)",
                   title_justify="left")
-    for name in ("target", "cpu", "RAM bytes", "flash bytes", "QEMU machine", "board", "NPU"):
-        table.add_column(name, justify="right" if "bytes" in name else "left")
+    for name in ("target", "cpu", "clock", "RAM bytes", "flash bytes", "QEMU machine", "board", "NPU"):
+        table.add_column(name, justify="right" if "bytes" in name or name == "clock" else "left")
     for t in known:
         npu = (f"{t.npu.name} {t.npu.macs_per_cycle} MACs/cycle, Vela {t.npu.vela_system_config} / "
                f"{t.npu.vela_memory_mode}") if t.npu else "-"
-        table.add_row(t.name, t.cpu, f"{t.ram_bytes:,}", f"{t.flash_bytes:,}", t.qemu_machine or "-",
-                      t.board, npu)
+        table.add_row(t.name, t.cpu, f"{t.cpu_hz / 1e6:g} MHz", f"{t.ram_bytes:,}", f"{t.flash_bytes:,}",
+                      t.qemu_machine or "-", t.board, npu)
     render.out.print(table)
     for t in known if notes else ():
         render.out.print(f"\n{t.name}: {t.description}\n  flags: {' '.join(t.cpu_flags)}; fpu: {t.fpu}\n"

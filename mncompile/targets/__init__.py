@@ -1,6 +1,8 @@
 """Deployment targets, read from `targets.toml` (data, not code).
 
-Each target names its CPU and the compiler flags for it, the memory a model may
+Each target names its CPU and the compiler flags for it, its clock (`cpu_hz`: the
+rated frequency the board's firmware sets up, or the clock QEMU's model feeds
+the core), the memory a model may
 use (`ram_bytes`: the largest contiguous SRAM block, where the tensor arena and
 the input/output buffers go; `flash_bytes`: where the .tflite flatbuffer goes),
 the QEMU machine that emulates it (None when QEMU has none), the board, and
@@ -46,19 +48,20 @@ class Target:
     fpu: str = ""
     ram_bytes: int = 0
     flash_bytes: int = 0
+    cpu_hz: int = 0  # the core clock the board runs at (QEMU boards: the model's clock)
     shared_memory: bool = False  # constants and arena live in one memory of flash_bytes
     npu: Npu | None = None
     notes: str = ""
 
     def to_json(self) -> dict:
         return {"name": self.name, "cpu": self.cpu, "cpu_flags": " ".join(self.cpu_flags),
-                "fpu": self.fpu, "ram_bytes": self.ram_bytes, "flash_bytes": self.flash_bytes,
+                "fpu": self.fpu, "cpu_hz": self.cpu_hz, "ram_bytes": self.ram_bytes, "flash_bytes": self.flash_bytes,
                 "shared_memory": self.shared_memory, "qemu_machine": self.qemu_machine,
                 "board": self.board, "description": self.description,
                 "npu": self.npu.to_json() if self.npu else None, "notes": self.notes}
 
 
-_REQUIRED = ("cpu", "cpu_flags", "fpu", "ram_bytes", "flash_bytes", "board", "description", "notes")
+_REQUIRED = ("cpu", "cpu_flags", "fpu", "cpu_hz", "ram_bytes", "flash_bytes", "board", "description", "notes")
 _OPTIONAL = ("qemu_machine", "shared_memory", "npu")
 
 
@@ -68,14 +71,14 @@ def _target(name: str, fields: dict, source: str) -> Target:
     unknown = sorted(set(fields) - set(_REQUIRED) - set(_OPTIONAL))
     if missing or unknown:
         raise ValueError(f"{source}: target {name!r}: missing {missing}, unknown {unknown}")
-    for key in ("ram_bytes", "flash_bytes"):
+    for key in ("ram_bytes", "flash_bytes", "cpu_hz"):
         if not isinstance(fields[key], int) or fields[key] <= 0:
             raise ValueError(f"{source}: target {name!r}: {key} must be a positive integer")
     npu = Npu(**fields["npu"]) if "npu" in fields else None
     return Target(name=name, cpu=fields["cpu"], board=fields["board"],
                   qemu_machine=fields.get("qemu_machine"), description=fields["description"],
                   cpu_flags=tuple(fields["cpu_flags"].split()), fpu=fields["fpu"],
-                  ram_bytes=fields["ram_bytes"], flash_bytes=fields["flash_bytes"],
+                  ram_bytes=fields["ram_bytes"], flash_bytes=fields["flash_bytes"], cpu_hz=fields["cpu_hz"],
                   shared_memory=bool(fields.get("shared_memory", False)), npu=npu,
                   notes=" ".join(fields["notes"].split()))
 

@@ -1,149 +1,151 @@
 /*
- * Board support for the ST Nucleo-H743ZI (STM32H743ZI, Cortex-M7). No QEMU
- * model exists: build, then flash with ST-LINK (STM32CubeProgrammer, OpenOCD
- * or pyOCD).
+ * Board support for the ST Nucleo-H743ZI / -H743ZI2 (STM32H743ZI, Cortex-M7),
+ * register by register (ST RM0433), no vendor code. No QEMU model exists: the
+ * tests compile and link it; flash it with the on-board ST-LINK (README.md).
  *
- * Console: board_uart_write() below, a weak hook that does nothing. Plug the
- * board's UART in by defining your own board_uart_write() in any source file
- * of the project; on the Nucleo-H743ZI the ST-LINK virtual COM port is USART3
- * on PD8 (TX) and PD9 (RX), alternate function 7. Alternatively build with
- * -DMNCOMPILE_CONSOLE_SEMIHOSTING to print through a debugger (OpenOCD with
- * `arm semihosting enable`, or pyOCD's semihosting) while one is attached;
- * without a debugger the output then goes to board_uart_write().
+ * Clock (board_init, mn_board_clock_init): 480 MHz on silicon revision V (the
+ * Nucleo-H743ZI2), 400 MHz on revision Y (early Nucleo-H743ZI boards; ST rates
+ * revision Y at 400 MHz), read from DBGMCU_IDCODE.REV_ID.
+ *   - supply: LDO (the Nucleo has no SMPS), written once to PWR_CR3;
+ *   - voltage scale VOS1, then VOS0 (SYSCFG_PWRCR.ODEN) on revision V;
+ *   - flash: 4 wait states, WRHIGHFREQ 2 (AXI clock 240 MHz, RM0433 table 17);
+ *   - PLL1 from HSE in bypass (the ST-LINK's 8 MHz MCO on PH0), or, when it
+ *     does not start within the timeout (a board without that solder bridge),
+ *     from HSI 64 MHz / 8: 8 MHz reference (PLL1RGE 8-16 MHz), VCO wide range
+ *     x120 = 960 MHz (x100 = 800 MHz on revision Y), P = 2: sys_ck 480 MHz;
+ *   - D1CPRE /1 (core 480 MHz), HPRE /2 (AXI/AHB 240 MHz), every APB /2 (120 MHz).
  *
- * Clock: the core runs from the 64 MHz HSI as the boot ROM leaves it; nothing
- * here touches clocks, voltage scaling or flash wait states. If your code
- * raises the clock (up to 480 MHz), define MNCOMPILE_CPU_HZ to the new
- * frequency so that board_cpu_hz() reports it.
+ * Console: USART3 on PD8 (TX) / PD9 (RX), alternate function 7: the ST-LINK
+ * virtual COM port, 115200 8N1, kernel clock pclk1 (120 MHz). Semihosting
+ * instead: -DMNCOMPILE_CONSOLE_SEMIHOSTING (common/board_real.h).
  *
- * Time: the DWT cycle counter, extended to 64 bits (common/timer_dwt.c: exact
- * while board_ticks() is read at least once per 2^32 cycles).
- *
- * Caches: board_init() enables the Cortex-M7 instruction and data caches
- * (without them code runs from flash with wait states on every fetch); the
- * firmware uses no DMA, so no cache maintenance is needed afterwards. Build
- * with -DMNCOMPILE_NO_CACHES to leave them off.
+ * Time: the DWT cycle counter (core cycles), extended to 64 bits.
+ * Caches: I- and D-cache on (common/cache.c); -DMNCOMPILE_NO_CACHES leaves them off.
  */
-#include "board.h"
-#include "board_support.h"
-#include "cortexm.h"
-#include "semihosting.h"
+#include <stdint.h>
 
-#ifndef MNCOMPILE_CPU_HZ
-#define MNCOMPILE_CPU_HZ 64000000u /* HSI, the reset clock */
-#endif
+#include "stm32.h"
 
-void board_uart_write(const char *data, size_t len);
+#define MN_BOARD_CPU_HZ 480000000u
+#define MN_BOARD_TIMER_DWT 1
+#define MN_BOARD_CACHES 1
 
-/* The console hook: replace it (a strong definition anywhere wins) with a
- * blocking write to USART3, for example:
- *
- *   void board_uart_write(const char *data, size_t len) {
- *       for (size_t i = 0; i < len; i++) {
- *           while (!(USART3->ISR & USART_ISR_TXE_TXFNF)) {}
- *           USART3->TDR = (uint8_t)data[i];
- *       }
- *   }
- *
- * after enabling the GPIOD and USART3 clocks, putting PD8/PD9 in alternate
- * function 7 and setting the baud rate (BRR = kernel clock / baud) and
- * CR1 = UE | TE. */
-__attribute__((weak)) void board_uart_write(const char *data, size_t len)
+#define RCC 0x58024400u
+#define RCC_CR MN_REG32(RCC + 0x000u)
+#define RCC_CFGR MN_REG32(RCC + 0x010u)
+#define RCC_D1CFGR MN_REG32(RCC + 0x018u)
+#define RCC_D2CFGR MN_REG32(RCC + 0x01Cu)
+#define RCC_D3CFGR MN_REG32(RCC + 0x020u)
+#define RCC_PLLCKSELR MN_REG32(RCC + 0x028u)
+#define RCC_PLLCFGR MN_REG32(RCC + 0x02Cu)
+#define RCC_PLL1DIVR MN_REG32(RCC + 0x030u)
+#define RCC_AHB4ENR MN_REG32(RCC + 0x0E0u)
+#define RCC_APB1LENR MN_REG32(RCC + 0x0E8u)
+#define RCC_APB4ENR MN_REG32(RCC + 0x0F4u)
+#define RCC_CR_HSIRDY (1u << 2)
+#define RCC_CR_HSEON (1u << 16)
+#define RCC_CR_HSERDY (1u << 17)
+#define RCC_CR_HSEBYP (1u << 18)
+#define RCC_CR_PLL1ON (1u << 24)
+#define RCC_CR_PLL1RDY (1u << 25)
+
+#define PWR 0x58024800u
+#define PWR_CSR1 MN_REG32(PWR + 0x04u)
+#define PWR_CR3 MN_REG32(PWR + 0x0Cu)
+#define PWR_D3CR MN_REG32(PWR + 0x18u)
+#define PWR_CSR1_ACTVOSRDY (1u << 13)
+#define PWR_CR3_SUPPLY_MASK 0x7u /* SCUEN | LDOEN | BYPASS */
+#define PWR_CR3_LDOEN (1u << 1)
+#define PWR_D3CR_VOS_MASK (3u << 14)
+#define PWR_D3CR_VOS1 (3u << 14)
+#define PWR_D3CR_VOSRDY (1u << 13)
+
+#define SYSCFG_PWRCR MN_REG32(0x58000400u + 0x2Cu)
+#define SYSCFG_PWRCR_ODEN (1u << 0)
+#define FLASH_ACR MN_REG32(0x52002000u)
+#define DBGMCU_IDCODE MN_REG32(0x5C001000u)
+#define REV_V 0x2003u
+
+#define GPIOD 0x58020C00u
+#define USART3 0x40004800u
+#define UART_BAUD 115200u
+
+static uint32_t pclk1_hz = 64000000u; /* HSI until the PLL runs */
+
+static uint32_t mn_board_clock_init(void)
 {
-    (void)data;
-    (void)len;
-}
-
-static int debugger_attached(void)
-{
-    return (MN_DHCSR & MN_DHCSR_C_DEBUGEN) != 0u;
-}
-
-static void enable_caches(void)
-{
-#ifndef MNCOMPILE_NO_CACHES
-    if (!(MN_SCB_CCR & MN_SCB_CCR_IC)) {
-        mn_dsb();
-        mn_isb();
-        MN_SCB_ICIALLU = 0u; /* invalidate the whole instruction cache */
-        mn_dsb();
-        mn_isb();
-        MN_SCB_CCR |= MN_SCB_CCR_IC;
-        mn_dsb();
-        mn_isb();
+    const int rev_v = (DBGMCU_IDCODE >> 16) == REV_V;
+    /* Supply: LDO. PWR_CR3 may be written once after reset; wait for it to act. */
+    PWR_CR3 = (PWR_CR3 & ~PWR_CR3_SUPPLY_MASK) | PWR_CR3_LDOEN;
+    (void)mn_wait_bits(&PWR_CSR1, PWR_CSR1_ACTVOSRDY, PWR_CSR1_ACTVOSRDY, 1000000u);
+    PWR_D3CR = (PWR_D3CR & ~PWR_D3CR_VOS_MASK) | PWR_D3CR_VOS1;
+    (void)mn_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY, 1000000u);
+    if (rev_v) { /* VOS0: overdrive on top of VOS1 */
+        RCC_APB4ENR |= 1u << 1; /* SYSCFGEN */
+        (void)RCC_APB4ENR;
+        SYSCFG_PWRCR |= SYSCFG_PWRCR_ODEN;
+        (void)mn_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY, 1000000u);
     }
-    if (!(MN_SCB_CCR & MN_SCB_CCR_DC)) {
-        /* Invalidate the level 1 data cache line by line (set/way), then
-         * enable it. Its geometry comes from CCSIDR: line length, ways, sets. */
-        MN_SCB_CSSELR = 0u;
-        mn_dsb();
-        const uint32_t ccsidr = MN_SCB_CCSIDR;
-        const uint32_t line_shift = (ccsidr & 0x7u) + 4u;       /* log2(line bytes) */
-        const uint32_t max_way = (ccsidr >> 3) & 0x3FFu;        /* ways - 1 */
-        const uint32_t max_set = (ccsidr >> 13) & 0x7FFFu;      /* sets - 1 */
-        const uint32_t way_shift = max_way ? (uint32_t)__builtin_clz(max_way) : 0u;
-        for (uint32_t set = 0; set <= max_set; set++) {
-            for (uint32_t way = 0; way <= max_way; way++) {
-                MN_SCB_DCISW = (way << way_shift) | (set << line_shift);
-            }
+    /* Flash wait states before the clock rises: LATENCY 4, WRHIGHFREQ 2. */
+    FLASH_ACR = (FLASH_ACR & ~0x3Fu) | (2u << 4) | 4u;
+    while ((FLASH_ACR & 0x3Fu) != ((2u << 4) | 4u)) {
+    }
+
+    /* PLL1 reference: HSE bypass 8 MHz (/1), else HSI 64 MHz (/8). */
+    uint32_t source = 0u /* HSI */, divm = 8u;
+    RCC_CR |= RCC_CR_HSEBYP;
+    RCC_CR |= RCC_CR_HSEON;
+    if (mn_wait_bits(&RCC_CR, RCC_CR_HSERDY, RCC_CR_HSERDY, 200000u)) {
+        source = 2u; /* HSE */
+        divm = 1u;
+    } else {
+        RCC_CR &= ~(RCC_CR_HSEON | RCC_CR_HSEBYP);
+        while (!(RCC_CR & RCC_CR_HSIRDY)) {
         }
-        mn_dsb();
-        MN_SCB_CCR |= MN_SCB_CCR_DC;
-        mn_dsb();
-        mn_isb();
     }
-#endif
-}
-
-void board_init(void)
-{
-    enable_caches();
-    (void)mn_dwt_start(); /* the Cortex-M7 always has CYCCNT */
-}
-
-void board_console_write(const char *data, size_t len)
-{
-#ifdef MNCOMPILE_CONSOLE_SEMIHOSTING
-    /* Without a debugger the semihosting bkpt would fault: use the UART then. */
-    if (debugger_attached()) {
-        semihosting_write(data, len);
-        return;
+    const uint32_t divn = rev_v ? 120u : 100u; /* 8 MHz x N: VCO 960 or 800 MHz */
+    RCC_CR &= ~RCC_CR_PLL1ON;
+    while (RCC_CR & RCC_CR_PLL1RDY) {
     }
-#endif
-    board_uart_write(data, len);
-}
-
-uint64_t board_ticks(void)
-{
-    return mn_dwt_cycles();
-}
-
-const char *board_ticks_unit(void)
-{
-    return "DWT cycles";
-}
-
-uint32_t board_cpu_hz(void)
-{
-    return MNCOMPILE_CPU_HZ;
-}
-
-/* There is nothing to exit to: report the status, then stop. With a debugger
- * attached, halt in it (semihosting exit when built for semihosting, else a
- * bkpt with the status in r0); without one, loop forever. */
-void board_exit(int status)
-{
-    mn_console_puts("\nmncompile: exit status ");
-    mn_console_put_int(status);
-    mn_console_puts("\n");
-    if (debugger_attached()) {
-#ifdef MNCOMPILE_CONSOLE_SEMIHOSTING
-        semihosting_exit(status);
-#else
-        register int r0 __asm__("r0") = status;
-        __asm__ volatile("bkpt #0" ::"r"(r0));
-#endif
+    RCC_PLLCKSELR = (RCC_PLLCKSELR & ~((0x3Fu << 4) | 3u)) | (divm << 4) | source;
+    /* PLL1: integer mode, wide VCO, input 8-16 MHz (RGE 3), P/Q/R outputs on. */
+    RCC_PLLCFGR = (RCC_PLLCFGR & ~0xFu & ~(7u << 16)) | (3u << 2) | (7u << 16);
+    /* N, P = 2 (sys_ck), Q = 4, R = 2 (fields hold the value minus one). */
+    RCC_PLL1DIVR = (divn - 1u) | ((2u - 1u) << 9) | ((4u - 1u) << 16) | ((2u - 1u) << 24);
+    RCC_CR |= RCC_CR_PLL1ON;
+    while (!(RCC_CR & RCC_CR_PLL1RDY)) {
     }
-    for (;;) {
+
+    /* Bus prescalers before the switch: D1CPRE /1, HPRE /2, D1PPRE /2, D2PPRE1/2 /2, D3PPRE /2. */
+    RCC_D1CFGR = (8u << 0) | (4u << 4);
+    RCC_D2CFGR = (4u << 4) | (4u << 8);
+    RCC_D3CFGR = (4u << 4);
+    RCC_CFGR = (RCC_CFGR & ~7u) | 3u; /* SW = PLL1 */
+    while (((RCC_CFGR >> 3) & 7u) != 3u) {
     }
+    const uint32_t sys_hz = 8000000u * divn / 2u;
+    pclk1_hz = sys_hz / 4u;
+    return sys_hz;
 }
+
+static void mn_board_uart_init(void)
+{
+    RCC_AHB4ENR |= 1u << 3;   /* GPIODEN */
+    RCC_APB1LENR |= 1u << 18; /* USART3EN */
+    (void)RCC_APB1LENR;       /* the enables take effect before the first access */
+    mn_stm32_gpio_af(GPIOD, 8u, 7u);
+    mn_stm32_gpio_af(GPIOD, 9u, 7u);
+    mn_stm32_usart_init(USART3, pclk1_hz, UART_BAUD, 0);
+}
+
+static void mn_board_uart_put(uint32_t byte)
+{
+    mn_stm32_usart_put(USART3, byte);
+}
+
+static void mn_board_uart_flush(void)
+{
+    mn_stm32_usart_flush(USART3);
+}
+
+#include "board_real.h"

@@ -3,8 +3,8 @@
  *
  * The vector table sits first in FLASH at 0x08000000, the default boot
  * address (option bytes BOOT_ADD0 = 0x0800), where the core reads its
- * initial SP and PC. The core runs from the 64 MHz HSI as the boot ROM
- * leaves it: no clock, power or flash wait-state set-up is done at reset.
+ * initial SP and PC. Reset runs from the 64 MHz HSI; board_init() (board.c)
+ * then sets the supply, voltage scale, flash wait states and PLL1 (480 MHz).
  * The rest of the startup code is common/reset.c (see common/startup.h).
  *
  * board.c defines no handler: SysTick_Handler and the device interrupt
