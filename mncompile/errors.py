@@ -126,6 +126,22 @@ class AccuracyError(_ReportError):
     kind = "accuracy-gate"
 
 
+class FlashError(_ReportError):
+    """A board cannot be flashed or watched: the project is for a QEMU board, pyOCD lacks the target
+    (a CMSIS-Pack to install), the probe failed to program or reset it, or its console port is missing.
+    `document` holds what `mncompile flash --json` knows by then (what was searched, the OpenOCD and
+    probe-rs alternatives); the JSON form is that with the error's fields added."""
+
+    exit_code = 13
+    kind = "flash"
+
+
+class NoProbeError(FlashError):
+    """No debug probe (or none with the --probe id) is attached: the message says what pyOCD looked for."""
+
+    kind = "no-probe"
+
+
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
@@ -147,5 +163,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
                                  "model)"),
     (AccuracyError.exit_code, "accuracy gate: the int8 model loses more top-1 accuracy than --max-drop allows "
                               "(the message names the likely culprit and the remedies)"),
+    (FlashError.exit_code, "flash error (no debug probe attached, a CMSIS-Pack to install, a QEMU project, "
+                           "programming or the board's console failed; the message says what was looked for)"),
     (130, "interrupted (Ctrl-C)"),
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mncompile.aot.memory import INPLACE_MODES
-from mncompile.emit import BACKENDS
+from mncompile.emit import BACKENDS, LAYOUTS
 from mncompile.errors import InvalidOptionError
 from mncompile.model.train import TrainConfig
 from mncompile.npu import VelaOptions
@@ -25,7 +25,7 @@ from mncompile.units import parse_size
 from mncompile.validate.accuracy import DEFAULT_LAYER_SAMPLES
 from mncompile.validate.golden import DEFAULT_GOLDEN, MAX_GOLDEN
 
-__all__ = ["DEFAULT_GOLDEN", "BuildOptions", "Limits", "Resolved", "VelaOptions", "resolve"]
+__all__ = ["DEFAULT_GOLDEN", "BuildOptions", "Limits", "Resolved", "VelaOptions", "check_layout", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class BuildOptions:
     camera: CameraOptions = field(default_factory=CameraOptions)  # --camera-format/--camera-size/--resize
     golden_images: Path | None = None  # --golden-images: the user's pictures for the golden vectors
     max_drop: float | None = None  # --max-drop: the accuracy gate after eval (exit 12)
+    profile: bool = False  # --profile: the firmware times every layer (`mncompile.run.profile`)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class Resolved:
     vela: VelaOptions | None  # an Ethos-U target: Vela's options with the target's defaults filled in
     golden: int
     inplace: str
+    profile: bool = False  # --profile: per-layer timing in the firmware (CPU targets)
+    layout: str = "firmware"  # emit: "firmware" (a project with main) or "library" (mncompile.emit.library)
 
     @property
     def npu(self) -> bool:
@@ -87,9 +90,17 @@ def _size(value: int | str | None) -> int | None:
     return parse_size(value) if isinstance(value, str) else value
 
 
+def check_layout(layout: str) -> str:
+    """`layout` if emit knows it (firmware, library), else InvalidOptionError."""
+    if layout not in LAYOUTS:
+        raise InvalidOptionError(f"unknown layout {layout!r}", hint=f"use one of: {', '.join(LAYOUTS)}")
+    return layout
+
+
 def resolve(target: str | Target, *, budget: int | str | None = None, ram: int | str | None = None,
             flash: int | str | None = None, backend: str = "tflm", vela: VelaOptions | None = None,
-            run: bool = False, golden: int = DEFAULT_GOLDEN, inplace: str = "auto",
+            run: bool = False, golden: int = DEFAULT_GOLDEN, inplace: str = "auto", profile: bool = False,
+            layout: str = "firmware",
             run_hint: str = "run the project on Arm's Corstone-300 FVP or the board (see its README)") -> Resolved:
     """Check every option against the others and the target; raise InvalidOptionError on the first
     that does not fit."""
@@ -97,8 +108,20 @@ def resolve(target: str | Target, *, budget: int | str | None = None, ram: int |
     limits = Limits(_size(budget), _size(ram), _size(flash))
     if backend not in BACKENDS:
         raise InvalidOptionError(f"unknown backend {backend!r}", hint=f"use one of: {', '.join(BACKENDS)}")
-    if not 1 <= golden <= MAX_GOLDEN:
-        raise InvalidOptionError(f"--golden must be between 1 and {MAX_GOLDEN}, not {golden}")
+    check_layout(layout)
+    # A firmware project's main checks its golden vectors; a library (emit --layout library) may
+    # carry none: its self-test is optional.
+    if golden == 0 and layout != "library":
+        raise InvalidOptionError("--golden 0 (no golden vectors) is allowed only with --layout library",
+                                 hint="a firmware project's main checks the golden vectors: give --golden 1 or "
+                                      "more, or emit a library to link into your application (--layout library)")
+    least = 0 if layout == "library" else 1
+    if not least <= golden <= MAX_GOLDEN:
+        raise InvalidOptionError(f"--golden must be between {least} and {MAX_GOLDEN}, not {golden}")
+    if layout == "library" and backend != "aot":
+        raise InvalidOptionError(f"--layout library is built on the AOT backend, not --backend {backend}",
+                                 hint="use --backend aot (the default with --layout library); for TFLM, emit the "
+                                      "firmware project and take its src/model_data.cc into your TFLM application")
     if inplace not in INPLACE_MODES:
         raise InvalidOptionError(f"unknown in-place mode {inplace!r}", hint=f"use one of: {', '.join(INPLACE_MODES)}")
     resolved_vela = None
@@ -111,7 +134,13 @@ def resolve(target: str | Target, *, budget: int | str | None = None, ram: int |
         if run:
             raise InvalidOptionError(f"--run needs a QEMU machine, and QEMU has no {tgt.npu.name} model",
                                      hint=f"drop --run; {run_hint}")
+        if profile:
+            raise InvalidOptionError(f"--profile times the CPU's operators, and on {tgt.name} the {tgt.npu.name} "
+                                     "runs Vela's command stream as ethos-u operators, which cannot be timed layer by "
+                                     "layer",
+                                     hint="Vela's per-layer estimate is in the project's vela/ summary; drop "
+                                          "--profile, or profile the model on a CPU target")
     elif vela is not None and vela != VelaOptions():
         raise InvalidOptionError(f"--vela-* options apply to Ethos-U targets, and {tgt.name} has no NPU",
                                  hint="see `mncompile targets` for the ethos-u* targets")
-    return Resolved(tgt, limits, backend, resolved_vela, golden, inplace)
+    return Resolved(tgt, limits, backend, resolved_vela, golden, inplace, profile, layout=layout)

@@ -23,18 +23,20 @@ from mncompile import __version__
 from mncompile.budget import BudgetReport, check_budget, check_npu_budget, enforce
 from mncompile.emit import EmitResult, ProjectInputs, render_project
 from mncompile.emit.boards import load_board
+from mncompile.emit.contract import pixel_contract
 from mncompile.emit.manifest import MANIFEST_NAME
 from mncompile.errors import InvalidOptionError, ModelError
 from mncompile.files import check_destination, check_input_file, check_output_folder
+from mncompile.flash import FlashRequest, FlashResult, check_flashable, flash_project
 from mncompile.model.analytic import NetworkSummary
 from mncompile.model.loader import LoadedModel, load_model
 from mncompile.model.train import TrainResult
 from mncompile.npu import NpuResult, VelaOptions, compile_for_npu, fast_memory_bytes, tflm_arena
-from mncompile.options import DEFAULT_GOLDEN, BuildOptions, Resolved, resolve
+from mncompile.options import DEFAULT_GOLDEN, BuildOptions, Resolved, check_layout, resolve
 from mncompile.plan import PlanFiles, PlanResult, firmware_arena, plan_model, write_plan_files
 from mncompile.plan.arena import ArenaPrediction
 from mncompile.preprocess.camera import CameraOptions
-from mncompile.preprocess.contract import PixelOptions, Preprocessing
+from mncompile.preprocess.contract import PixelOptions
 from mncompile.progress import NullReporter, Reporter
 from mncompile.quantize import QuantizeResult
 from mncompile.run.validate import RunResult, check_runnable, resolve_tflm, run_project
@@ -138,31 +140,6 @@ def check_model_for_backend(loaded: LoadedModel, backend: str) -> None:
         check_supported(loaded.verified.graph)
 
 
-def pixel_contract(loaded: LoadedModel, pixels: PixelOptions,
-                   reporter: Reporter) -> tuple[Preprocessing | None, str, tuple[str, ...]]:
-    """The int8 model's preprocessing, where it came from, and its labels
-    (`mncompile.preprocess.contract.resolve`: options, sidecar, input quantization, default)."""
-    from mncompile.graph.edges import io_quant
-    from mncompile.preprocess.contract import resolve as resolve_pixels
-
-    graph = loaded.verified.graph
-    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-    info = loaded.info
-    classes = int(tout.shape[-1])
-    labels = pixels.class_names(classes) or (info.class_names if info and len(info.class_names) == classes
-                                             else tuple(f"class_{k}" for k in range(classes)))
-    if len(tin.shape) != 4:
-        if pixels.given:
-            raise InvalidOptionError(f"{loaded.path} takes a {list(tin.shape)} tensor, and --input-range, --mean and "
-                                     "--std describe image pixels", hint="leave them out")
-        return None, "none: the input is not an image", labels
-    q = io_quant(graph)[0]
-    prep, where = resolve_pixels(pixels, info.preprocessing if info else None,
-                                 (q.scale, q.zero_point) if q else None, tin.shape[1], tin.shape[3], reporter)
-    reporter.info(f"preprocessing from {where}: {prep.describe()}")
-    return prep, where, labels
-
-
 def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult, *, dataset: str | None,
                    npu: NpuResult | None = None, reporter: Reporter = NullReporter(),
                    pixels: PixelOptions = PixelOptions(), camera: CameraOptions = CameraOptions(),
@@ -177,6 +154,8 @@ def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult,
     board = load_board(target.board)
     options = {"golden": resolved.golden, "dataset": dataset, "budget": limits.budget, "ram": limits.ram,
                "flash": limits.flash, "golden_images": str(golden_images) if golden_images else None}
+    if resolved.profile:  # recorded only when asked: the manifests of other projects stay as they were
+        options["profile"] = True
     extra: dict = {}
     if resolved.npu:
         board_table, _ = board_npu(board, target)
@@ -200,7 +179,7 @@ def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult,
     elif resolved.backend == "aot":
         from mncompile.aot.codegen import generate
 
-        program = generate(model, inplace=resolved.inplace)  # an op the AOT backend lacks fails here
+        program = generate(model, inplace=resolved.inplace, profile=resolved.profile)  # unsupported ops fail here
         # an int8 input or output lives in the arena; a float32 one is the caller's own buffer
         io_bytes = (program.input_bytes if program.input_offset is None else 0) + \
             (program.output_bytes if program.output_offset is None else 0)
@@ -225,25 +204,38 @@ def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult,
 
 def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: int = DEFAULT_GOLDEN,
          dataset: str | None = None, force: bool = False, budget: int | str | None = None,
-         ram: int | str | None = None, flash: int | str | None = None, backend: str = "tflm",
+         ram: int | str | None = None, flash: int | str | None = None, backend: str | None = None,
          inplace: str = "auto", vela: VelaOptions | None = None, reporter: Reporter = NullReporter(),
          pixels: PixelOptions = PixelOptions(), camera: CameraOptions = CameraOptions(),
-         golden_images: str | Path | None = None) -> EmitResult:
+         golden_images: str | Path | None = None, profile: bool = False, layout: str = "firmware") -> EmitResult:
     """`mncompile emit`: the firmware project of `backend` ("tflm" or "aot") for the int8 `model`
-    on `target`, in the folder `out`. `inplace` (AOT only): which depthwise layers run in place
+    on `target`, in the folder `out`; with `layout` "library", the static library of
+    `mncompile.emit.library` instead (AOT only, the default backend there; ``golden`` 0 allowed).
+    `inplace` (AOT only): which depthwise layers run in place
     ("auto": those that lower the arena, "all", "off"). `vela` (Ethos-U targets): how Vela
     compiles the model (None: the target's defaults). `pixels`: the preprocessing contract's
     options; `camera`: the golden frames' formats, size and resize; `golden_images`: a folder of
-    the user's pictures for the golden vectors."""
+    the user's pictures for the golden vectors; `profile`: the firmware times every layer and prints
+    it (`mncompile.run.profile` reads it)."""
+    from mncompile.emit.library import check_library_options, library_inputs, render_library
+
+    library = check_layout(layout) == "library"
+    backend = backend or ("aot" if library else "tflm")
     resolved = resolve(target, budget=budget, ram=ram, flash=flash, backend=backend, vela=vela, golden=golden,
-                       inplace=inplace)
+                       inplace=inplace, profile=profile, layout=layout)
     pixels.check()
     camera.check()
+    if library:
+        check_library_options(resolved, dataset, golden_images)
     golden_images = check_golden_images(golden_images) if golden_images is not None else None
     out = check_destination(Path(out), force, MANIFEST_NAME)
     loaded = load_model(check_input_file(model, "model", hint="pass an int8 .tflite (from `mncompile quantize`)"))
     check_model_for_backend(loaded, backend)
     planned = plan_model(loaded.verified, measure_host_arena)
+    if library:
+        inputs = library_inputs(loaded, resolved, planned, dataset=dataset, reporter=reporter, pixels=pixels,
+                                camera=camera, golden_images=golden_images)
+        return render_library(inputs, out, reporter)
     inputs = project_inputs(loaded, resolved, planned, dataset=dataset, reporter=reporter, pixels=pixels,
                             camera=camera, golden_images=golden_images)
     return render_project(inputs, out, reporter)
@@ -278,6 +270,7 @@ class BuildResult:
     npu: NpuResult | None = None
     cpu_memory: BudgetReport | None = None  # NPU targets: the budget running on the host CPU would have
     npu_arena: ArenaPrediction | None = None  # NPU targets: TFLM's arena for Vela's model
+    flashed: FlashResult | None = None  # build --flash-board: the board's verdict (`mncompile flash`)
 
     def to_json(self) -> dict:
         o = self.options
@@ -299,12 +292,16 @@ class BuildResult:
             "npu_tflm_arena": self.npu_arena.to_json() if self.npu_arena else None,
             "emit": self.emitted.to_json() if self.emitted else None,
             "run": self.validation.to_json() if self.validation else None,
+            "flash": self.flashed.to_json() if self.flashed else None,
             "stages": [{"name": s, "status": "done" if s in self.completed else "skipped"} for s in STAGES],
         }
 
 
-def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildResult:
-    """`mncompile build`: train (or load) a model and take it through every stage into OUT."""
+def build(options: BuildOptions, reporter: Reporter = NullReporter(), flash: FlashRequest | None = None
+          ) -> BuildResult:
+    """`mncompile build`: train (or load) a model and take it through every stage into OUT. With `flash`
+    (build --flash-board), `mncompile flash` follows on the emitted project: the board, pyOCD's target and
+    the options are checked first, the probe itself when the firmware is ready."""
     from mncompile.files import write_text_atomic
     from mncompile.fit import check_estimate, estimate, suggestion
     from mncompile.model.analytic import summarize
@@ -317,6 +314,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     # Every option, input and output is checked before any slow work starts.
     resolved = resolve(options.target, budget=options.budget, ram=options.ram, flash=options.flash,
                        backend=options.backend, vela=options.vela, run=options.run, golden=options.golden,
+                       profile=options.profile,
                        run_hint=f"run {options.out / FIRMWARE_DIR} on Arm's Corstone-300 FVP or the board (see its "
                                 "README)")
     target, limits = resolved.target, resolved.limits
@@ -341,6 +339,13 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
         check_golden_images(options.golden_images)
     if options.run:  # what validate needs, checked before hours of work: QEMU, a TFLM to build with
         check_runnable(target)
+        resolve_tflm(None, options.out / RUN_BUILD_DIR, options.out / FIRMWARE_DIR,
+                     needs_tflm=options.backend == "tflm")
+    if flash is not None:  # the board must be one to flash, and pyOCD must know it, before hours of work
+        if options.run:
+            raise InvalidOptionError("--run and --flash-board both validate the firmware: --run on QEMU, "
+                                     "--flash-board on the board", hint="pass one of them")
+        check_flashable(target.board, flash)
         resolve_tflm(None, options.out / RUN_BUILD_DIR, options.out / FIRMWARE_DIR,
                      needs_tflm=options.backend == "tflm")
     completed = ["model"]
@@ -410,10 +415,14 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
     emitted = render_project(inputs, firmware, reporter)
     completed.append("emit")
 
-    validation = None
+    validation = flashed = None
     if options.run:
         reporter.stage("validate", f"building {emitted.out} and running it on QEMU {target.qemu_machine}")
         validation = run_project(emitted.out, build_dir=options.out / RUN_BUILD_DIR, reporter=reporter)
+        completed.append("validate")
+    elif flash is not None:
+        reporter.stage("validate", f"building {emitted.out} and flashing it to the board {target.board}")
+        flashed = flash_project(emitted.out, flash, build_dir=options.out / RUN_BUILD_DIR, reporter=reporter)
         completed.append("validate")
     elif npu is not None:
         reporter.info(f"validate skipped: QEMU has no {target.npu.name} model; the golden vectors in "
@@ -424,7 +433,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter()) -> BuildRe
                       f"or run `mncompile run {emitted.out}`")
     return BuildResult(options, target, limits.budget, model, trained, summary, quantized, evaluation, planned,
                        emitted.memory, emitted, tuple(completed), validation, npu,
-                       targeted.cpu_memory if npu is not None else None, targeted.npu_arena)
+                       targeted.cpu_memory if npu is not None else None, targeted.npu_arena, flashed)
 
 
 def _limits(limits) -> tuple[int | None, int | None, int | None]:

@@ -24,6 +24,7 @@ LAYERS = (
     ("validate", "npu", "aot"),
     ("emit",),
     ("run", "fit"),
+    ("flash",),
     ("options",),
     ("pipeline",),
     ("cli",),

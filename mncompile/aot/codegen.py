@@ -33,6 +33,10 @@ view and in-place rules) and **render** (`mncompile.aot.render`: Jinja templates
 tensor to ``out``. It returns 0, or ``k + 1`` when the kernel of node ``k`` rejected its
 parameters (which generated parameters never make it do).
 
+With ``profile=True`` (``emit --profile``) ``model_invoke`` also times every node that runs a kernel
+with the board's tick counter and adds the ticks to ``model_profile_ticks[node]`` (`render.profile_code`);
+without it the generated code has no trace of profiling (nothing to compile out, nothing to pay).
+
 Operators: those whose registry entry has a lowering (`mncompile.aot.lower.supported_ops`).
 Anything else, a float32 tensor off the I/O edges included, is an `UnsupportedOpError` naming the
 op and the node; the TFLM backend runs it.
@@ -87,6 +91,7 @@ class AotProgram:
     output_dtype: str = "INT8"
     calls: tuple[KernelCall, ...] = dataclasses.field(default=(), compare=False, repr=False)
     folds: Folds = Folds()  # the PADs folded into the convolution that reads them
+    profile: bool = False  # model_invoke() times every node (emit --profile)
 
     @property
     def arena_bytes(self) -> int:
@@ -108,10 +113,12 @@ class AotProgram:
                 "memory": self.memory.to_json()}
 
 
-def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None = None) -> AotProgram:
+def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None = None,
+             profile: bool = False) -> AotProgram:
     """C sources for the verified int8 `model`. `inplace`: which depthwise layers run in place,
     "auto" (those that lower the arena), "all" (every one whose input dies there) or "off"
-    (`mncompile.aot.memory.plan_aot`)."""
+    (`mncompile.aot.memory.plan_aot`). `profile`: model_invoke() times every node (board.h's
+    board_ticks(), summed into model_profile_ticks[])."""
     from mncompile import __version__
 
     graph = model.graph
@@ -131,6 +138,6 @@ def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None
     program = AotProgram("", "", memory, layers, constant_bytes(calls), tin.nbytes, tout.nbytes,
                          None if edges.input is not None else memory.offset(tin.index),
                          None if edges.output is not None else memory.offset(tout.index), tin.dtype, tout.dtype,
-                         calls, folds)
+                         calls, folds, profile)
     source, header = render_sources(program, calls, graph, edges, model.name, version or __version__)
     return dataclasses.replace(program, model_c=source, model_h=header)

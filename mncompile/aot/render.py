@@ -3,7 +3,8 @@
 The sources come from Jinja templates (``templates/aot/model/``), like every other generated
 file; this module only prepares their context: C literals for the constant tables
 (`mncompile.ctext`), each call's parameter struct, the body lines with arena offsets from the
-memory plan, and the input/output text of a float I/O edge.
+memory plan, and the input/output text of a float I/O edge; with profiling, the timing hooks
+(`profile_code`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _arg(prefix: str, node: int, arg: Arg, memory, inplace: bool) -> str:
     return "NULL"
 
 
-def _decls_and_body(calls, graph: Graph, memory) -> tuple[list[dict], list[str]]:
+def _decls_and_body(calls, graph: Graph, memory, profile: bool = False) -> tuple[list[dict], list[str]]:
     decls, body = [], []
     for call in calls:
         name = c_comment_text(graph.layer_name(graph.ops[call.node].outputs[0]))
@@ -88,7 +89,43 @@ def _decls_and_body(calls, graph: Graph, memory) -> tuple[list[dict], list[str]]
                           "fields": [(key, _field(prefix, value)) for key, value in part.fields]})
             args = ", ".join([f"&{struct}", *(_arg(prefix, call.node, a, memory, inplace) for a in part.args)])
             body.append(f"    if ({part.kernel}({args}) != MN_OK) return {call.node + 1};")
+        if profile:
+            body.append(f"    MN_PROFILE_MARK({call.node});")
     return decls, body
+
+
+# Profiling (emit --profile). One timer read after each node that runs a kernel: the ticks since the
+# previous read go to that node. Consecutive reads telescope, so the nodes' sums add up exactly to
+# the time from the first read (after the input copy) to the last (before the output copy); each
+# node's figure carries one timer read (board_ticks(): a few dozen instructions) and the timer's
+# resolution (one tick either way).
+_PROFILE_MARK = """/* emit --profile: add the ticks since the previous mark to node k's sum, and move the mark. */
+#define MN_PROFILE_MARK(k) \\
+    do { \\
+        const uint64_t mn_now = board_ticks(); \\
+        model_profile_ticks[k] += mn_now - mn_profile_last; \\
+        mn_profile_last = mn_now; \\
+    } while (0)"""
+_PROFILE_HEADER = """/* emit --profile: model_invoke() times every node that runs a kernel with board_ticks() (board.h)
+ * and adds its ticks to model_profile_ticks[node], over every call since start-up (or
+ * model_profile_reset()). Views and folded PADs run nothing and stay 0. model_node_kinds[node] is
+ * the node's operator. */
+#define MODEL_PROFILE 1
+extern uint64_t model_profile_ticks[MODEL_NODES];
+extern const char *const model_node_kinds[MODEL_NODES];
+void model_profile_reset(void);
+"""
+
+
+def profile_code(p) -> tuple[str, str, str]:
+    """The profiling hooks of the program `p`: (the MN_PROFILE_MARK define, the definitions of the
+    tables and of model_profile_reset(), the header's declarations)."""
+    kinds = ",\n".join(f'    "{c_comment_text(layer.kind)}"' for layer in p.layers)
+    tables = (f"uint64_t model_profile_ticks[MODEL_NODES];\n\n"
+              f"const char *const model_node_kinds[MODEL_NODES] = {{\n{kinds},\n}};\n\n"
+              "void model_profile_reset(void)\n{\n    for (int k = 0; k < MODEL_NODES; ++k) {\n"
+              "        model_profile_ticks[k] = 0;\n    }\n}\n")
+    return _PROFILE_MARK, tables, _PROFILE_HEADER
 
 
 def _int8_side(graph: Graph, tensor: int) -> tuple[float, int]:
@@ -149,6 +186,9 @@ def render_sources(p, calls: tuple[KernelCall, ...], graph: Graph, edges, name: 
     if not float_out:
         header_accessors.append("/* The arena's output tensor, valid after model_invoke() until the next call. */\n"
                                 "const int8_t *model_output(void);\n")
+    if p.profile:
+        mark, tables, declarations = profile_code(p)
+        header_accessors.append(declarations)
     common = {"version": version, "name": c_comment_text(name), "p": p, "ctype_in": ctype_in, "ctype_out": ctype_out}
     header = env.get_template("model.h.j2").render(
         **common, text_in=text_in, text_out=text_out, float_in=int(float_in), float_out=int(float_out),
@@ -188,7 +228,12 @@ def render_sources(p, calls: tuple[KernelCall, ...], graph: Graph, edges, name: 
         epilogue = ("    if (out != MN_T(MODEL_OUTPUT_OFFSET)) {\n        memcpy(out, MN_T(MODEL_OUTPUT_OFFSET), "
                     "MODEL_OUTPUT_BYTES);\n    }\n")
     includes = "#include <stddef.h>\n#include <stdint.h>\n" + ("#include <string.h>\n" if prologue or epilogue else "")
-    decls, body = _decls_and_body(calls, graph, mem)
+    if p.profile:  # the first mark after the input copy: the copies stay outside the nodes' figures
+        includes += "\n#include \"board.h\""
+        defines.append(mark)
+        accessors.append(tables)
+        prologue += "    uint64_t mn_profile_last = board_ticks();\n"
+    decls, body = _decls_and_body(calls, graph, mem, p.profile)
     source = env.get_template("model.c.j2").render(
         **common, inplace=", ".join(str(k) for k in mem.inplace) or "none", layout=layout, includes=includes,
         defines=defines, decls=decls, accessors=accessors, prologue=prologue, body="\n".join(body),

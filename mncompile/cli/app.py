@@ -32,6 +32,9 @@ app = typer.Typer(
 )
 
 JSON_OPTION = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
+PROFILE_OPTION = typer.Option(False, "--profile", help="Per-layer profile: the firmware times every operator "
+                              "(instructions on QEMU, cycles with DWT) and `mncompile run` prints the per-layer "
+                              "table. Without it the firmware has no profiling code.")
 BACKEND_OPTION = typer.Option("tflm", "--backend", help="tflm: a TensorFlow Lite Micro project (the "
                               "interpreter runs the model); aot: C code calling mncompile's int8 kernels, "
                               "compiled ahead of time (no TFLM, one static arena, bit-exact with TFLM).")
@@ -429,6 +432,16 @@ def plan(
         checked.enforce()
 
 
+EMIT_BACKEND_OPTION = typer.Option(None, "--backend", help="tflm: a TensorFlow Lite Micro project (the "
+                                   "interpreter runs the model); aot: C code calling mncompile's int8 kernels, "
+                                   "compiled ahead of time (no TFLM, one static arena, bit-exact with TFLM). "
+                                   "[default: tflm; aot with --layout library, the only backend it takes]")
+LAYOUT_OPTION = typer.Option("firmware", "--layout", help="firmware: a project with a golden-vector main and board "
+                             "support; library: a static library (CMake target mncompile::model, one header) to "
+                             "link into your application, also a Zephyr module and an Arduino library "
+                             "(--backend aot; --golden 0 allowed).")
+
+
 @app.command()
 @_handle_errors
 def emit(
@@ -450,7 +463,8 @@ def emit(
     flash: str | None = typer.Option(None, "--flash", help="Override the target's flash (the model)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing project folder written by "
                                "mncompile (a folder without mncompile.json is never deleted)."),
-    backend: str = BACKEND_OPTION,
+    backend: str | None = EMIT_BACKEND_OPTION,
+    layout: str = LAYOUT_OPTION,
     input_range: str | None = INPUT_RANGE_OPTION,
     mean: str | None = MEAN_OPTION,
     std: str | None = STD_OPTION,
@@ -459,6 +473,7 @@ def emit(
     camera_format: str | None = CAMERA_FORMAT_OPTION,
     camera_size: str | None = CAMERA_SIZE_OPTION,
     resize: str | None = RESIZE_OPTION,
+    profile: bool = PROFILE_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write a firmware project for an int8 model: TensorFlow Lite Micro, or AOT C (--backend aot).
@@ -474,6 +489,12 @@ def emit(
     the firmware converts it with mncompile's preprocessing (src/model_input.h)
     and checks the input tensor against the host's bit for bit first. The folder is written to a
     temporary name and renamed, so it is complete or absent.
+
+    With --layout library the folder is a static library to link into your own
+    application instead (AOT C, one header include/mncompile_model.h: init with a
+    static or your own arena, input/output buffers and quantization, invoke, labels,
+    the camera-frame preprocessing, a self-test of the golden vectors, of which
+    --golden 0 makes none); it is also a Zephyr module and an Arduino library.
     """
     from mncompile.cli import render
     from mncompile.pipeline import emit as run_emit
@@ -481,12 +502,29 @@ def emit(
     result = run_emit(model, target, out, golden=golden, dataset=dataset, force=force, budget=budget,
                       ram=ram, flash=flash, backend=backend, reporter=render.RichReporter(),
                       pixels=_pixels(input_range, mean, std, labels),
-                      camera=_camera(camera_format, camera_size, resize), golden_images=golden_images)
+                      camera=_camera(camera_format, camera_size, resize), golden_images=golden_images,
+                      profile=profile, layout=layout)
     if json_output:
         render.print_json(result.to_json())
         return
-    for line in render.emit_lines(result) if result.backend == "tflm" else result.summary_lines():
+    for line in render.emit_lines(result) if result.backend == "tflm" and result.layout == "firmware" \
+            else result.summary_lines():
         render.out.print(line, highlight=False)
+
+
+PROBE_OPTION = typer.Option(None, "--probe", help="The debug probe's unique id (or a part of it), as `pyocd list` "
+                            "shows it. [default: the only probe attached]")
+PORT_OPTION = typer.Option(None, "--port", help="The serial port of the board's console. [default: the probe's own "
+                           "virtual COM port, found by its USB serial number]")
+BAUD_OPTION = typer.Option(115200, "--baud", help="The console's baud rate (the firmware's UART runs 115200 8N1).")
+PACK_OPTION = typer.Option(None, "--pack", help="A CMSIS-Pack file (.pack) for a target pyOCD lacks, when "
+                           "`pyocd pack install` cannot download it. [default: pyOCD's installed packs]")
+
+
+def _flash_request(probe: str | None, port: str | None, baud: int, timeout: float, pack: Path | None):
+    from mncompile.flash import FlashRequest
+
+    return FlashRequest(probe=probe, port=port, baud=baud, timeout=timeout, pack=pack)
 
 
 @app.command()
@@ -540,6 +578,14 @@ def build(
     camera_format: str | None = CAMERA_FORMAT_OPTION,
     camera_size: str | None = CAMERA_SIZE_OPTION,
     resize: str | None = RESIZE_OPTION,
+    profile: bool = PROFILE_OPTION,
+    flash_board: bool = typer.Option(False, "--flash-board", help="Validate on the board: after emit, flash "
+                                     "OUT/firmware with pyOCD and check the golden vectors on its console, as "
+                                     "`mncompile flash` does (exit 13 without a probe, 10 when a vector FAILs). "
+                                     "The board and pyOCD's target are checked before any work."),
+    probe: str | None = PROBE_OPTION,
+    port: str | None = PORT_OPTION,
+    baud: int = BAUD_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run the pipeline: model -> quantize -> eval -> plan -> npu -> emit -> validate.
@@ -569,11 +615,16 @@ def build(
                            backend=backend, vela=_vela(vela_system_config, vela_memory_mode, vela_optimise),
                            pixels=_pixels(input_range, mean, std, labels),
                            camera=_camera(camera_format, camera_size, resize), golden_images=golden_images,
-                           max_drop=max_drop)
-    result = run_build(options, render.RichReporter())
+                           max_drop=max_drop, profile=profile)
+    from mncompile.flash import DEFAULT_TIMEOUT
+
+    flash_request = _flash_request(probe, port, baud, DEFAULT_TIMEOUT, None) if flash_board else None
+    result = run_build(options, render.RichReporter(), flash=flash_request)
     if json_output:
         if result.validation is not None:
             result.validation.raise_if_failed(result.to_json())
+        if result.flashed is not None:
+            result.flashed.raise_if_failed(result.to_json())
         render.print_json(result.to_json())
         return
     if result.summary is not None:
@@ -611,9 +662,24 @@ def build(
     if result.validation is not None:
         for line in render.run_renderables(result.validation):
             render.out.print(line, highlight=False)
+        _print_profile(render, result.validation)
+    if result.flashed is not None:
+        for line in result.flashed.summary_lines():
+            render.out.print(line, highlight=False, markup=False)
+        _print_profile(render, result.flashed.run)
     render.out.print(render.build_summary(result), highlight=False)
     if result.validation is not None:
         result.validation.raise_if_failed(result.to_json())
+    if result.flashed is not None:
+        result.flashed.raise_if_failed(result.to_json())
+
+
+def _print_profile(render, result) -> None:
+    """The per-layer table of a run of a project emitted with --profile (Markdown, printed as it is)."""
+    if result.profile is None:
+        return
+    for line in (*result.profile.table_lines(), result.profile.summary_line()):
+        render.out.print(line, highlight=False, markup=False)
 
 
 @app.command(name="run")
@@ -640,7 +706,9 @@ def run_command(
     and checks what the firmware printed against mncompile.json: every golden
     vector reported and PASS (bit-exact with the TFLM host interpreter). Prints
     text/data/bss, PASS/FAIL per vector, ticks and instructions per inference,
-    instructions per MAC and the arena used against the prediction. A TFLM
+    instructions per MAC and the arena used against the prediction; for a project
+    emitted with --profile, the per-layer table (op, MACs, instructions,
+    instructions/MAC, share; --json carries it as "profile"). A TFLM
     project needs --tflm-root or TFLM_ROOT (mncompile never downloads TFLM
     behind your back: exit 9 says how). Exit 10 when a vector FAILs.
     """
@@ -652,6 +720,55 @@ def run_command(
     if not json_output:
         for line in render.run_renderables(result):
             render.out.print(line, highlight=False)
+        _print_profile(render, result)
+    result.raise_if_failed()
+    if json_output:
+        render.print_json(result.to_json())
+
+
+@app.command(name="flash")
+@_handle_errors
+def flash_command(
+    project: Path = typer.Argument(..., help="A project folder written by `mncompile emit` for a real board's "
+                                             "target (or OUT/firmware of `mncompile build`)."),
+    probe: str | None = PROBE_OPTION,
+    port: str | None = PORT_OPTION,
+    baud: int = BAUD_OPTION,
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds from the reset to the firmware's last line "
+                                  "before it is judged unfinished (exit 10)."),
+    pack: Path | None = PACK_OPTION,
+    target: str | None = typer.Option(None, "--target", "-t", help="The target to flash as; it must be the one "
+                                      "the project was emitted for. [default: the manifest's]"),
+    tflm_root: Path | None = typer.Option(None, "--tflm-root", help="A tflite-micro checkout with its "
+                                          "third-party downloads. [default: $TFLM_ROOT]"),
+    cmsis_nn_root: Path | None = typer.Option(None, "--cmsis-nn-root", help="A CMSIS-NN checkout: build "
+                                              "TFLM's CMSIS-NN kernels instead of the reference ones."),
+    build_dir: Path | None = typer.Option(None, "--build-dir", help="CMake build folder. [default: "
+                                          "PROJECT/build]"),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Build a project, flash it to its board with pyOCD and check every golden vector on the board.
+
+    Finds the debug probe (exit 13 when none is attached, saying what pyOCD
+    looked for) and the board's console (the probe's virtual COM port, or
+    --port), builds the project as `run` does, programs firmware.elf with
+    pyOCD for the board's target (a target pyOCD lacks needs its CMSIS-Pack:
+    `pyocd pack install PART`, never downloaded here), resets the board and
+    reads its UART until the firmware's exit line. The lines are checked as
+    `run` checks QEMU's: exit 10 when a vector FAILs or is missing. The
+    OpenOCD and probe-rs commands that do the same are printed (and in --json).
+    A QEMU project is exit 13: use `mncompile run`.
+    """
+    from mncompile.cli import render
+    from mncompile.flash import flash_project
+
+    result = flash_project(project, _flash_request(probe, port, baud, timeout, pack), target=target,
+                           tflm_root=tflm_root, cmsis_nn_root=cmsis_nn_root, build_dir=build_dir,
+                           reporter=render.RichReporter())
+    if not json_output:
+        for line in result.summary_lines():
+            render.out.print(line, highlight=False, markup=False)
+        _print_profile(render, result.run)
     result.raise_if_failed()
     if json_output:
         render.print_json(result.to_json())

@@ -11,6 +11,9 @@ writes the tree atomically (`mncompile.files.write_tree`):
 - ``"tflm"``, an Arm Ethos-U target (`tflm.render_npu`): the TFLM project with Vela's model, the
   ethos-u operator and the NPU driver glue (`templates/tflm/npu/`), Vela's outputs in ``vela/``;
 - ``"aot"`` (`aot.render_aot`): interpreter-free C calling mncompile's own int8 kernels.
+- ``layout="library"`` (`library.render_library`, AOT only): the model, kernels and preprocessing
+  as a static library with one header, to link into the user's application (also a Zephyr module
+  and an Arduino library).
 
 The same inputs give a byte-identical tree: every list is sorted, nothing depends on the time
 or on temporary paths.
@@ -33,8 +36,11 @@ from mncompile.targets import Target
 from mncompile.validate.golden import Golden
 
 BACKENDS = ("tflm", "aot")
+# firmware: a project with a golden-vector main and board support; library: a static library with one
+# header to link into the user's application (`mncompile.emit.library`, AOT backend only).
+LAYOUTS = ("firmware", "library")
 
-__all__ = ["ARENA_MARGIN_BYTES", "BACKENDS", "EmitResult", "ProjectInputs", "render_project"]
+__all__ = ["ARENA_MARGIN_BYTES", "BACKENDS", "LAYOUTS", "EmitResult", "ProjectInputs", "render_project"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +84,7 @@ class EmitResult:
     backend: str = "tflm"
     aot: dict | None = None  # the AOT backend's figures (arena, constants, in-place layers)
     npu: object | None = None  # Ethos-U targets: what Vela made of the model (`NpuResult`)
+    layout: str = "firmware"  # or "library" (`mncompile.emit.library`)
 
     def to_json(self) -> dict:
         doc = {"out": str(self.out), "target": self.target.name, "board": self.board.name,
@@ -85,6 +92,8 @@ class EmitResult:
                "firmware_model_bytes": self.firmware_model_bytes, "arena_bytes": self.arena_bytes,
                "arena_predicted_bytes": self.arena_predicted, "golden": self.golden.to_json(),
                "memory": self.memory.to_json(), "files": [p for p, _ in self.files]}
+        if self.layout == "library":  # a firmware project's document stays as it was
+            doc["layout"], doc["library"] = "library", self.manifest["library"]
         if self.aot is not None:
             doc["aot"] = self.aot
         if self.npu is not None:
@@ -94,6 +103,10 @@ class EmitResult:
     def summary_lines(self) -> list[str]:
         """What the CLI prints about an AOT project (the TFLM one: `mncompile.cli.render.emit_lines`,
         plus `npu_lines()` for an Ethos-U target)."""
+        if self.layout == "library":
+            from mncompile.emit.library import summary_lines as library_lines
+
+            return library_lines(self)
         if self.backend == "tflm":
             return self.npu_lines()
         from mncompile.emit.aot import summary_lines
@@ -113,8 +126,14 @@ class EmitResult:
                 f"{doc['fvp']} or silicon (README.md); golden vectors are the CPU reference numerics"]
 
 
-def render_project(inputs: ProjectInputs, out: Path, reporter: Reporter = NullReporter()) -> EmitResult:
-    """Write the project of `inputs` to the folder `out` (checked by the caller: `files.check_destination`)."""
+def render_project(inputs: ProjectInputs, out: Path, reporter: Reporter = NullReporter(),
+                   layout: str = "firmware") -> EmitResult:
+    """Write the project of `inputs` to the folder `out` (checked by the caller: `files.check_destination`);
+    `layout` "library": the static library of `mncompile.emit.library` instead (AOT inputs only)."""
+    if layout == "library":
+        from mncompile.emit.library import render_library
+
+        return render_library(inputs, Path(out), reporter)
     if inputs.backend == "aot":
         from mncompile.emit.aot import render_aot
 

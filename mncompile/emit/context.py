@@ -96,6 +96,8 @@ def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: d
                    "labels": [str(v) for v in vectors.labels]},
         "npu": npu,
         "backend": inputs.backend,
+        # emit --profile: the firmware times every node of the model it runs (mncompile.run.profile)
+        "profile": {"nodes": len(graph.ops)} if inputs.options.get("profile") else None,
     }
     context["camera_readme"] = _camera_readme(context)
     return context

@@ -4,7 +4,8 @@ and read what the firmware prints.
 `build_project` runs ``cmake -S PROJECT -B BUILD -G Ninja`` (Unix Makefiles when Ninja
 is missing) with the TFLM paths given, then ``cmake --build``, and reports the ELF and
 its text/data/bss sizes. `parse_firmware_output` reads the lines `main.cc` prints
-("vector k: PASS ...", "summary: ...", "arena: ...", "error: ..."): whole lines of the exact
+("vector k: PASS ...", "summary: ...", "arena: ...", "error: ...", and with emit --profile
+"profile: node k KIND: T unit" and "profile: N nodes, I inferences: S unit in the nodes"): whole lines of the exact
 shapes the firmware prints, so a class label inside a PASS line (which the firmware prints
 escaped, firmware/common/console.h) cannot change a vector's index, status, class or ticks.
 `configured_tflm` says which TFLM an existing build folder was configured with.
@@ -122,6 +123,34 @@ class VectorResult:
 
 
 @dataclass(frozen=True)
+class NodeTime:
+    """One "profile: node K KIND: T unit" line: node K's ticks, summed over the profiled inferences."""
+
+    node: int
+    kind: str  # as the firmware names the operator (TFLM's tag, escaped; the AOT code's kind)
+    ticks: int
+    unit: str
+
+
+@dataclass(frozen=True)
+class FirmwareProfile:
+    """The per-node lines of a firmware emitted with --profile, and its closing line."""
+
+    nodes: tuple[NodeTime, ...]  # in the order printed
+    node_count: int | None  # the closing line's N (None: the firmware never printed it)
+    inferences: int | None  # the closing line's I: how many inferences the ticks are summed over
+    total_ticks: int | None  # the closing line's S: the firmware's own sum over the nodes
+    unit: str | None
+    other_events: int = 0  # TFLM: profiler events that were not a top-level node (nested, or beyond the last)
+
+    @property
+    def complete(self) -> bool:
+        """Every node 0..N-1 printed once, and the closing line's sum is the sum of the lines."""
+        return (self.node_count is not None and [t.node for t in self.nodes] == list(range(self.node_count))
+                and self.total_ticks == sum(t.ticks for t in self.nodes))
+
+
+@dataclass(frozen=True)
 class FirmwareReport:
     vectors: tuple[VectorResult, ...]
     passed: int | None  # from the summary line; None when the firmware never printed one
@@ -133,6 +162,7 @@ class FirmwareReport:
     errors: tuple[str, ...] = ()  # the firmware's "error: ..." lines
     camera_frames: int | None = None  # the "camera path:" line: frames converted to input tensors
     camera_ticks: int | None = None  # and the ticks that took in total
+    profile: FirmwareProfile | None = None  # the "profile:" lines (emit --profile); None without any
 
     @property
     def all_passed(self) -> bool:
@@ -153,6 +183,9 @@ _FAIL_AT = re.compile(rf"^vector (\d+): FAIL at output index (\d+): got (-?\d+),
 _FAIL = re.compile(r"^vector (\d+): FAIL(?:[:,] (.*))?$")
 _SUMMARY = re.compile(r"^summary: (\d+)/(\d+) PASS, arena_used_bytes (\d+)")
 _CAMERA = re.compile(rf"^camera path: (\d+) frames to input tensors, (\d+) ({_UNIT}) in total$")
+_PROFILE_NODE = re.compile(rf"^profile: node (\d+) (.+?): (\d+) ({_UNIT})$")
+_PROFILE_END = re.compile(rf"^profile: (\d+) nodes, (\d+) inferences: (\d+) ({_UNIT}) in the nodes"
+                          rf"(?:, (\d+) other events)?$")
 _ARENA = re.compile(r"^arena: (\d+) bytes reserved, arena_used_bytes\(\) = (\d+), predicted (\d+)")
 
 
@@ -177,6 +210,7 @@ def parse_firmware_output(text: str) -> FirmwareReport:
     """What the firmware printed, line by line. Lines end at a line feed only: a stray carriage return,
     form feed or Unicode line separator inside a line does not start a new one (str.splitlines would)."""
     vectors, summary, arena, unit, errors, camera = [], None, None, None, [], None
+    nodes, profile_end = [], None
     for line in text.split("\n"):
         line = line.strip(" \t\r")
         if (vector := _vector_line(line)) is not None:
@@ -189,10 +223,24 @@ def parse_firmware_output(text: str) -> FirmwareReport:
             arena = m
         elif m := _CAMERA.match(line):
             camera = m
+        elif m := _PROFILE_NODE.match(line):
+            nodes.append(NodeTime(int(m.group(1)), m.group(2), int(m.group(3)), m.group(4)))
+        elif m := _PROFILE_END.match(line):
+            profile_end = m
         elif line.startswith("error:"):
             errors.append(line)
     return FirmwareReport(tuple(vectors), int(summary.group(1)) if summary else None,
                           int(summary.group(2)) if summary else None,
                           int(arena.group(1)) if arena else None, int(arena.group(2)) if arena else None,
                           int(arena.group(3)) if arena else None, unit, tuple(errors),
-                          int(camera.group(1)) if camera else None, int(camera.group(2)) if camera else None)
+                          int(camera.group(1)) if camera else None, int(camera.group(2)) if camera else None,
+                          _profile(nodes, profile_end))
+
+
+def _profile(nodes: list[NodeTime], end: re.Match | None) -> FirmwareProfile | None:
+    if not nodes and end is None:
+        return None
+    if end is None:
+        return FirmwareProfile(tuple(nodes), None, None, None, nodes[0].unit)
+    count, inferences, total, unit, other = end.groups()
+    return FirmwareProfile(tuple(nodes), int(count), int(inferences), int(total), unit, int(other or 0))

@@ -23,6 +23,9 @@
 5. Converts SysTick ticks to instructions with the board's
    `instructions_per_tick` (firmware/boards/<board>/board.toml, measured by
    tests/test_run.py) and divides by the model's mult-adds (`graph_costs`).
+6. A project emitted with --profile (options.profile in the manifest) prints each node's ticks:
+   `mncompile.run.profile.layer_profile` maps them onto the model's operators (RunResult.profile,
+   the per-layer table); a profile missing or disagreeing with the model fails validation.
 
 Nothing here is specific to the TFLM backend except the TFLM check in step 2: any
 folder with a CMakeLists.txt that builds BUILD/firmware.elf, an mncompile.json and
@@ -48,9 +51,11 @@ from mncompile.errors import (
     InvalidOptionError,
     MncompileError,
 )
+from mncompile.graph.metrics import graph_costs
 from mncompile.progress import NullReporter, Reporter
 from mncompile.resources import firmware_dir
 from mncompile.run.build import FirmwareBuild, FirmwareReport, build_project, configured_tflm, parse_firmware_output
+from mncompile.run.profile import LayerProfile, profile_of_run
 from mncompile.run.qemu import INSTALL_HINT, QEMU, QemuResult, run_qemu
 from mncompile.targets import Target, get_target
 
@@ -199,17 +204,22 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def model_macs(project: Project) -> int | None:
-    """Total mult-adds of the model the firmware carries (OUT/model/*.tflite), as graph_costs counts them."""
-    from mncompile.graph.metrics import graph_costs
+def firmware_graph(project: Project):
+    """The graph of the model the firmware carries (OUT/model/*.tflite), None when it cannot tell which."""
     from mncompile.graph.verified import read_model
 
     files = sorted((project.path / "model").glob("*.tflite"))
     want = project.manifest.get("model", {}).get("firmware_sha256")
     chosen = next((f for f in files if _sha256(f) == want), None) or (files[0] if len(files) == 1 else None)
-    if chosen is None:
-        return None
-    return sum(cost.macs for cost in graph_costs(read_model(chosen).graph))
+    return read_model(chosen).graph if chosen is not None else None
+
+
+def model_macs(project: Project) -> int | None:
+    """Total mult-adds of the model the firmware carries (OUT/model/*.tflite), as graph_costs counts them."""
+    from mncompile.graph.metrics import graph_costs
+
+    graph = firmware_graph(project)
+    return sum(cost.macs for cost in graph_costs(graph)) if graph is not None else None
 
 
 def modified_files(project: Project) -> tuple[str, ...]:
@@ -273,6 +283,7 @@ class RunResult:
     modified: tuple[str, ...]
     problems: tuple[str, ...]  # why validation failed; empty when it passed
     notes: tuple[str, ...]  # worth knowing, not failures
+    profile: LayerProfile | None = None  # emit --profile: the per-layer table
 
     @property
     def passed(self) -> bool:
@@ -330,6 +341,7 @@ class RunResult:
                                               if self.instructions_per_tick else None)}
                             if self.report.camera_frames is not None else None),
             "modified_files": list(self.modified),
+            "profile": self.profile.to_json() if self.profile is not None else None,
             "output": self.qemu.output,
         }
 
@@ -488,9 +500,16 @@ def assess(proj: Project, tgt: Target, machine: str, firmware: FirmwareBuild, qe
     if factor is None and report.ticks_unit == "SysTick ticks":
         notes.append(f"board {proj.board} has no instructions_per_tick in board.toml: ticks only")
     try:
-        macs = model_macs(proj)
+        graph = firmware_graph(proj)
     except MncompileError as exc:  # an unreadable model costs the per-MAC figure, not the verdict
-        macs = None
+        graph = None
         notes.append(f"no MAC count: {exc.message}")
+    macs = sum(cost.macs for cost in graph_costs(graph)) if graph is not None else None
+    profile, profile_problems, profile_notes = profile_of_run(proj.manifest, report, graph, factor,
+                                                              [v.ticks for v in vectors])
+    problems.extend(profile_problems)
+    notes.extend(profile_notes)
     return RunResult(proj.path, tgt, proj.board, machine, firmware, qemu, kernels, report, len(proj.golden), vectors,
-                     factor, macs, predicted, reserved, source is not None, modified, tuple(problems), tuple(notes))
+                     factor, macs, predicted, reserved, source is not None, modified, tuple(problems), tuple(notes),
+                     profile)
+
