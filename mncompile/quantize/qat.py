@@ -165,6 +165,9 @@ def train_qat(loaded: LoadedModel, dataset: Dataset, preprocessing: Preprocessin
     x_train, x_val = preprocessing.apply(dataset.x_train), preprocessing.apply(dataset.x_val)
     twin = tf_keras_twin(loaded)
     float_acc = _accuracy(twin, x_val, dataset.y_val)
+    for layer in twin.layers:  # inference mode: the trained statistics stay (the fine-tune's batches would move them)
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            layer.trainable = False
     model = qat_model(twin)
     model.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
