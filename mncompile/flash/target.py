@@ -25,7 +25,7 @@ INSTALL_PYOCD = "pip install pyocd (mncompile depends on it; `make setup` instal
 # probe-rs names chips by their CMSIS-Pack part names, spelled as the pack does. Only the chips whose
 # name we know are listed: the others get no probe-rs line (OpenOCD or the board's own tool instead).
 PROBE_RS_CHIPS = {
-    "stm32h743zitx": "STM32H743ZITx",
+    "stm32h743xx": "STM32H743ZITx",
     "stm32l4r5zitx": "STM32L4R5ZITx",
     "stm32f746nghx": "STM32F746NGHx",
     "nrf52840": "nRF52840_xxAA",
