@@ -52,6 +52,7 @@ Columns, and exactly how each is obtained:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import subprocess
@@ -100,7 +101,9 @@ class Row:
 
 # --- static stack bound -----------------------------------------------------------------
 
-_SU = re.compile(r"^(.*):\d+:\d+:(\S+)\t(\d+)\t(\S+)$")
+# FILE:LINE:COLUMN:NAME<TAB>BYTES<TAB>KIND; a C++ NAME is a signature with spaces
+# ("TfLiteStatus tflite::MicroInterpreter::Invoke()"), so NAME runs to the tab
+_SU = re.compile(r"^(.*?):\d+:\d+:([^\t]+)\t(\d+)\t(\S+)$")
 _EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
 
 
@@ -287,10 +290,16 @@ def main(argv: list[str] | None = None) -> int:
         log("skipping the tflm backend: TFLM_ROOT is not set (a tflite-micro checkout is needed)")
         backends.remove("tflm")
     models: list[Path] = []
+    digests: set[str] = set()
     for m in (*MODELS, *args.model):
         if not m.is_file():
             log(f"skipping {m}: not found")
-        elif m.resolve() not in {x.resolve() for x in models}:  # a --model that is also a default runs once
+            continue
+        digest = hashlib.sha256(m.read_bytes()).hexdigest()
+        if digest in digests:  # the same model under another path (a copy, a link) runs once
+            log(f"skipping {m}: the same bytes as a model already measured")
+        else:
+            digests.add(digest)
             models.append(m)
 
     tmp = None
