@@ -84,31 +84,40 @@ def int8_from_function(fn, input_shape, what: str, calibration: np.ndarray | Non
     return _to_int8(_converter_of(_frozen(fn, input_shape)), what, calibration, reporter)
 
 
-def _to_int8(tf_converter, what: str, calibration: np.ndarray | None, reporter: Reporter) -> bytes:
-    tf, converter = tf_converter
+def int8_settings(tf, converter, calibration: np.ndarray | None, task=None) -> None:
+    """The full-integer settings every int8 conversion shares: int8 weights, activations, input and
+    output; with `calibration`, builtin int8 ops only and those images, one at a time, as the
+    representative dataset (`task` advanced per image). Without (a QAT graph) the op set is left to
+    the graph: it is all int8 by its fake quantization, and TF 2.21 demands a representative dataset
+    whenever the int8 op set is requested, before it looks for fake quantization."""
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if calibration is not None:
-        # (a QAT graph is all int8 by its fake quantization; TF 2.21 demands a representative
-        # dataset whenever the int8 op set is requested, before it looks for fake quantization)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    calibration = np.zeros((0,), np.float32) if calibration is None else calibration
-    with reporter.task("calibrating" if len(calibration) else "converting", max(1, len(calibration))) as task:
-        if len(calibration):
-            def representative():
-                for i in range(len(calibration)):
-                    yield [calibration[i:i + 1]]
-                    task.advance(1)
+    if calibration is None:
+        return
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
 
-            converter.representative_dataset = representative
+    def representative():
+        for i in range(len(calibration)):
+            yield [calibration[i:i + 1]]
+            if task is not None:
+                task.advance(1)
+
+    converter.representative_dataset = representative
+
+
+def _to_int8(tf_converter, what: str, calibration: np.ndarray | None, reporter: Reporter) -> bytes:
+    tf, converter = tf_converter
+    with reporter.task("calibrating" if calibration is not None else "converting",
+                       len(calibration) if calibration is not None else 1) as task:
+        int8_settings(tf, converter, calibration, task)
         with captured_stderr() as log, warnings.catch_warnings():
             # "Statistics for quantized inputs were expected": int8 input gets its scale from
             # calibration, which is what we want.
             warnings.simplefilter("ignore", UserWarning)
             try:
                 data = bytes(converter.convert())
-                if not len(calibration):
+                if calibration is None:
                     task.advance(1)
             except Exception as exc:
                 detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__

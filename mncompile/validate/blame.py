@@ -14,7 +14,7 @@ keeping them in float recovers against the fully int8 model: top-1 accuracy gain
 then output SQNR gain in dB (ties in accuracy are common: one image is a few tenths of a point).
 
 How the models are made: with the public ``tf.lite.experimental.QuantizationDebugger``. Given the
-converter (built by `mncompile.quantize.convert._converter` and set up like `to_int8_tflite`:
+converter (built by `mncompile.quantize.convert._converter` and set up by its `int8_settings`, as `to_int8_tflite`:
 int8 builtins, int8 input and output), it calibrates **once** (the converter in calibrate-only
 mode), and then each ``QuantizationDebugOptions(denylisted_nodes=[...], fully_quantize=True)``
 followed by ``get_nondebug_quantized_model()`` is a single ``mlir_quantize`` of that calibrated
@@ -150,21 +150,12 @@ def same_quantization(a: Graph, b: Graph) -> bool:
 
 def _debugger(loaded: LoadedModel, calibration: np.ndarray, reporter: Reporter):
     """A QuantizationDebugger on the converter `to_int8_tflite` uses, calibrated once."""
-    from mncompile.quantize.convert import _converter
+    from mncompile.quantize.convert import _converter, int8_settings
     from mncompile.tfenv import captured_stderr
 
     tf, converter = _converter(loaded)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
     with reporter.task("calibrating", len(calibration)) as task:
-        def representative():
-            for i in range(len(calibration)):
-                yield [calibration[i:i + 1]]
-                task.advance(1)
-
-        converter.representative_dataset = representative
+        int8_settings(tf, converter, calibration, task)
         with captured_stderr() as log, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # input statistics notice; tf.lite.Interpreter deprecation
             try:
