@@ -58,7 +58,7 @@ def _ints(names: str):
 class ConvParams(ctypes.Structure):
     _fields_ = _ints("batches in_h in_w in_c out_h out_w out_c k_h k_w stride_h stride_w dilation_h dilation_w "
                      "pad_top pad_left in_offset out_offset act_min act_max") + [
-        ("filter", P8), ("bias", P32), ("out_mult", P32), ("out_shift", P32)]
+        ("filter", P8), ("bias", P32), ("out_mult", P32), ("out_shift", P32), ("bias_sum", P32)]
 
 
 class DwParams(ctypes.Structure):
@@ -332,17 +332,19 @@ def requant_tables(p: qm.ChannelRequant) -> tuple[np.ndarray, np.ndarray]:
 # the C structs, filled the way the code generator will fill them
 
 
-def conv_struct(case: dict, x_shape, filt: np.ndarray, bias, keep: list) -> ConvParams:
+def conv_struct(case: dict, x_shape, filt: np.ndarray, bias, keep: list, folded: bool = False) -> ConvParams:
+    """`folded`: the code generator's form, bias NULL and bias_sum = bias + in_offset * filter row sums."""
     n, h, w, c = x_shape
     o, kh, kw, _ = filt.shape
     g = qm.window_geometry(case["padding"], h, w, kh, kw, *case["stride"], *case["dilation"])
     p = qm.conv_params(case["in_q"][0], case["in_q"][1], case["w_scales"], case["out_q"][0], case["out_q"][1],
                        case["act"], channels=o)
     mult, shift = requant_tables(p)
-    keep += [filt, bias, mult, shift]
+    bias_sum = qm.folded_bias(filt, bias, p.in_offset) if folded else None
+    keep += [filt, bias, mult, shift, bias_sum]
     return ConvParams(n, h, w, c, g.out_h, g.out_w, o, kh, kw, *case["stride"], *case["dilation"], g.pad_top,
-                      g.pad_left, p.in_offset, p.out_offset, p.act_min, p.act_max, p8(filt), p32(bias), p32(mult),
-                      p32(shift))
+                      g.pad_left, p.in_offset, p.out_offset, p.act_min, p.act_max, p8(filt),
+                      None if folded else p32(bias), p32(mult), p32(shift), p32(bias_sum))
 
 
 def dw_struct(case: dict, x_shape, filt: np.ndarray, bias, keep: list) -> DwParams:
@@ -392,9 +394,9 @@ def conv_model(case: dict) -> bytes:
                          case["out_q"], case["stride"], case["padding"], case["dilation"], case["act"])
 
 
-def run_conv(lib, case: dict, fn: str) -> np.ndarray:
+def run_conv(lib, case: dict, fn: str, folded: bool = False) -> np.ndarray:
     keep: list = []
-    p = conv_struct(case, case["x_shape"], case["filter"], case["bias"], keep)
+    p = conv_struct(case, case["x_shape"], case["filter"], case["bias"], keep, folded)
     out = np.full((p.batches, p.out_h, p.out_w, p.out_c), 99, dtype=np.int8)
     assert getattr(lib, fn)(ctypes.byref(p), p8(case["x"]), p8(out)) == 0
     return out
@@ -408,6 +410,7 @@ def test_conv2d_matches_tflm(lib, tflm, case):
     assert got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(run_conv(lib, case, "mn_conv2d_generic_s8"), expected)
+    np.testing.assert_array_equal(run_conv(lib, case, "mn_conv2d_s8", folded=True), expected)
 
 
 @SETTINGS
@@ -416,6 +419,8 @@ def test_conv2d_1x1_fast_path_matches_tflm(lib, tflm, case):
     expected = tflm.run(conv_model(case), case["x"])
     np.testing.assert_array_equal(run_conv(lib, case, "mn_conv2d_1x1_s8"), expected)
     np.testing.assert_array_equal(run_conv(lib, case, "mn_conv2d_generic_s8"), expected)
+    for fn in ("mn_conv2d_1x1_s8", "mn_conv2d_generic_s8"):
+        np.testing.assert_array_equal(run_conv(lib, case, fn, folded=True), expected)
 
 
 def test_conv2d_1x1_fast_path_refuses_other_geometry(lib):
@@ -1186,22 +1191,27 @@ def target_cases(tflm) -> str:
                   ((1, 7, 7, 1), 3, (3, 3), (3, 3), "VALID")]
     geometries += [((1, 5, 6, ci), co, (1, 1), (1, 1), "SAME") for ci, co in ((3, 4), (4, 5), (7, 12), (16, 8),
                                                                                  (33, 9), (64, 16))]
+    # depths around the DSP path's widened-GEMM limit (MN_CONV_GEMM_MAX, 256 by default)
+    geometries += [((1, 3, 3, 130), 12, (1, 1), (1, 1), "SAME"), ((1, 2, 3, 300), 5, (1, 1), (1, 1), "SAME"),
+                   ((1, 7, 6, 20), 9, (3, 3), (1, 1), "SAME"), ((1, 6, 5, 32), 6, (3, 3), (2, 1), "SAME")]
     for k, (xs, o, ksz, stride, padding) in enumerate(geometries):
         in_q, ws, out_q = scales(o, ksz[0] * ksz[1] * xs[3], per_channel=k % 3 != 2)
         case = {"x_shape": xs, "filter": weights_array(rng, (o, *ksz, xs[3])), "w_scales": ws,
                 "bias": rng.integers(-3000, 3000, o).astype(np.int32), "in_q": in_q, "out_q": out_q,
                 "stride": stride, "dilation": (1, 1), "padding": padding, "act": act(), "x": int8_array(rng, xs)}
         expected = tflm.run(conv_model(case), case["x"])
-        keep: list = []
-        p = conv_struct(case, xs, case["filter"], case["bias"], keep)
-        for a in (case["filter"], case["bias"], *keep[2:4]):
-            c.array(a)
-        name = c.struct(p, "mn_conv_params")
-        fn = "mn_conv2d_1x1_s8" if ksz == (1, 1) else "mn_conv2d_s8"
-        c.case(f"{fn} {k}", f"{fn}(&{name}, {c.array(case['x'])}, mn_buf)", expected)
-        if ksz == (1, 1):
-            c.case(f"mn_conv2d_generic_s8 {k}", f"mn_conv2d_generic_s8(&{name}, {c.array(case['x'])}, mn_buf)",
-                   expected)
+        for folded in (False, True):  # bias, or the code generator's bias_sum
+            keep: list = []
+            p = conv_struct(case, xs, case["filter"], case["bias"], keep, folded)
+            for a in ((*keep[2:5],) if folded else (case["filter"], case["bias"], *keep[2:4])):
+                c.array(a)
+            name = c.struct(p, "mn_conv_params")
+            fn = "mn_conv2d_1x1_s8" if ksz == (1, 1) else "mn_conv2d_s8"
+            tag = f"{k}{' bias_sum' if folded else ''}"
+            c.case(f"{fn} {tag}", f"{fn}(&{name}, {c.array(case['x'])}, mn_buf)", expected)
+            if ksz == (1, 1):
+                c.case(f"mn_conv2d_generic_s8 {tag}",
+                       f"mn_conv2d_generic_s8(&{name}, {c.array(case['x'])}, mn_buf)", expected)
 
     # DEPTHWISE_CONV_2D, out of place and in place
     for k, (xs, dm, ksz, stride, padding) in enumerate([

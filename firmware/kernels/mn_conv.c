@@ -5,19 +5,41 @@
  * acc += bias; acc = MultiplyByQuantizedMultiplier(acc, mult[c], shift[c]) + out_offset;
  * clamp to [act_min, act_max].
  *
- * Both paths are one GEMM core, mn_conv_2px: two input rows (pixels) against every filter row,
- * two output channels at a time (four accumulators; with the DSP extension each SMLAD does two
- * MACs on sign-extended pairs, the input offset added by SXTAB16 for free). The 1x1 path feeds it
- * input pixels directly; the generic path copies each output pixel's receptive field (im2col, a
- * patch of k_h * k_w * in_c bytes on the stack) and fills taps outside the image with the input
- * zero point, whose (x + in_offset) is exactly 0, so the sums equal TFLM's, which skips them.
- * The bias starts the accumulator (int32 sums wrap the same in any order).
+ * Every path is a GEMM over two output pixels at a time: two input rows (the pixels of a 1x1
+ * convolution, or receptive fields copied into patches, im2col) against every filter row, two
+ * output channels at a time (four accumulators). Patches fill taps outside the image with the input
+ * zero point, whose (x + in_offset) is exactly 0, so the sums equal TFLM's, which skips them. The
+ * accumulators start at the bias (int32 sums wrap the same in any order); with `bias_sum` (bias +
+ * in_offset * filter row sum, from the code generator) they start there and the inputs are used raw.
+ *
+ * With the DSP extension the two rows are first widened to int16 pairs on the stack, ordered as
+ * SXTB16 splits a filter word (bytes 0,2 and 1,3), with the offset added once: the inner loop then
+ * costs per 4 steps 2 filter word loads, 4 SXTB16, 4 operand loads and 8 SMLAD for 16 MACs (the
+ * widening is shared by every output channel). Depths above MN_CONV_GEMM_MAX widen in the loop.
+ * Helium cores run mn_conv_mve.c where it handles the geometry.
  */
 #include "mn_kernels.h"
+#include "mn_kernels_mve.h"
 
 /* Largest im2col patch (k_h * k_w * in_c bytes) kept on the stack; two are (one per pixel of a
  * pair). Larger receptive fields take the direct loop. */
 #define MN_CONV_PATCH_MAX 160
+
+
+/* The accumulator's start for output channel oc, and the offset added to inputs: bias_sum folds the
+ * offset in (raw inputs), otherwise the bias (or 0) and in_offset. */
+static inline int32_t mn_conv_start(const mn_conv_params *p, int32_t oc)
+{
+    if (p->bias_sum != 0) {
+        return p->bias_sum[oc];
+    }
+    return p->bias != 0 ? p->bias[oc] : 0;
+}
+
+static inline int32_t mn_conv_off(const mn_conv_params *p)
+{
+    return p->bias_sum != 0 ? 0 : p->in_offset;
+}
 
 /* First and one-past-last filter tap k with 0 <= origin + dilation * k < size. */
 static void mn_tap_range(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *first, int32_t *end)
@@ -43,9 +65,6 @@ static int mn_conv_valid(const mn_conv_params *p)
 
 static int8_t mn_conv_output(const mn_conv_params *p, int32_t acc, int32_t oc)
 {
-    if (p->bias != 0) {
-        acc += p->bias[oc];
-    }
     acc = mn_mbqm(acc, p->out_mult[oc], p->out_shift[oc]) + p->out_offset;
     return (int8_t)mn_clamp(acc, p->act_min, p->act_max);
 }
@@ -84,9 +103,8 @@ MN_ALWAYS_INLINE void mn_conv_2px_body(const mn_conv_params *p, const int8_t *x0
                                        int8_t *out1, const int fast)
 {
     const int8_t *const x1 = x0 + n;
-    const int32_t off = p->in_offset;
+    const int32_t off = mn_conv_off(p);
     const int32_t out_c = p->out_c;
-    const int32_t *const bias = p->bias;
     const int32_t *const mult = p->out_mult;
     const int32_t *const shift = p->out_shift;
     const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
@@ -97,8 +115,8 @@ MN_ALWAYS_INLINE void mn_conv_2px_body(const mn_conv_params *p, const int8_t *x0
 #endif
     for (oc = 0; oc + 2 <= out_c; oc += 2, w0 += 2 * (size_t)n) {
         const int8_t *w1 = w0 + n;
-        const int32_t b0 = bias != 0 ? bias[oc] : 0;
-        const int32_t b1 = bias != 0 ? bias[oc + 1] : 0;
+        const int32_t b0 = mn_conv_start(p, oc);
+        const int32_t b1 = mn_conv_start(p, oc + 1);
         int32_t a00 = b0, a01 = b1, a10 = b0, a11 = b1;
         int32_t i = 0;
 #if MN_KERNELS_DSP
@@ -140,7 +158,7 @@ MN_ALWAYS_INLINE void mn_conv_2px_body(const mn_conv_params *p, const int8_t *x0
         }
     }
     if (oc < out_c) {
-        const int32_t b0 = bias != 0 ? bias[oc] : 0;
+        const int32_t b0 = mn_conv_start(p, oc);
         int32_t a0 = b0, a1 = b0;
         int32_t i = 0;
 #if MN_KERNELS_DSP
@@ -162,6 +180,129 @@ MN_ALWAYS_INLINE void mn_conv_2px_body(const mn_conv_params *p, const int8_t *x0
         out1[oc] = mn_requant_val(a1, mult[oc], shift[oc], fast, out_offset, act_min, act_max);
     }
 }
+
+#if MN_KERNELS_DSP
+/* The DSP GEMM works on four output pixels at a time, their rows widened to int16 on the stack:
+ * MN_S16_WORDS(n) words for depth n, 8 per block of 4 steps (pixel j's (x0, x2) and (x1, x3) at
+ * words 2j and 2j + 1), then the n % 4 tail steps of each pixel as int32. */
+#define MN_S16_PX 4
+#define MN_S16_WORDS(n) (2 * ((n) & ~3) + MN_S16_PX * ((n) & 3))
+
+/* Widens row x (n bytes, + off) into slot j of s, ordered as SXTB16 splits a filter word. */
+static void mn_s16_fill(const int8_t *x, int32_t n, int32_t off, int32_t *s, int32_t j)
+{
+    const int32_t off16 = mn_dup16(off);
+    const int32_t blocks = n >> 2, tail = n & 3;
+    int32_t *d = s + 2 * j;
+    int32_t k;
+    for (k = 0; k < blocks; ++k, x += 4, d += 2 * MN_S16_PX) {
+        const uint32_t v = mn_load4(x);
+        d[0] = mn_even16(v, off16);
+        d[1] = mn_odd16(v, off16);
+    }
+    d = s + 2 * MN_S16_PX * blocks + j * tail;
+    for (k = 0; k < tail; ++k) {
+        d[k] = (int32_t)x[k] + off;
+    }
+}
+
+/* acc + the two operand words at byte offset `off` from x times (ue, uo): one LDRD and two SMLAD
+ * (GCC splits a 64-bit load it cannot prove 8-byte aligned into two LDR; the asm loads the pair) */
+#if defined(__GNUC__) && !defined(MN_KERNELS_EMULATE_DSP)
+#define MN_S16_MAC(x, off, ue, uo, acc)                                                                            \
+    do {                                                                                                           \
+        int32_t lo_, hi_;                                                                                          \
+        __asm__("ldrd %0, %1, [%2, %3]"                                                                            \
+                : "=r"(lo_), "=r"(hi_)                                                                             \
+                : "r"(x), "i"(off), "m"(*(const int32_t(*)[2])(const void *)((const char *)(x) + (off))));        \
+        acc = mn_smlad(hi_, uo, mn_smlad(lo_, ue, acc));                                                           \
+    } while (0)
+#else
+#define MN_S16_MAC(x, off, ue, uo, acc)                                                                            \
+    do {                                                                                                           \
+        const int32_t *x_ = (const int32_t *)(const void *)((const char *)(x) + (off));                           \
+        acc = mn_smlad(x_[1], uo, mn_smlad(x_[0], ue, acc));                                                       \
+    } while (0)
+#endif
+
+/* one block of 4 steps at byte offset `off` of xp: a filter word against the four pixels' operand
+ * words (16 MACs) */
+#define MN_S16_STEP(xp, off, wp)                                                                                   \
+    do {                                                                                                           \
+        const uint32_t w_ = mn_load4(wp);                                                                          \
+        const int32_t ue_ = mn_even8(w_);                                                                          \
+        const int32_t uo_ = mn_odd8(w_);                                                                           \
+        MN_S16_MAC(xp, (off), ue_, uo_, a0);                                                                       \
+        MN_S16_MAC(xp, (off) + 8, ue_, uo_, a1);                                                                   \
+        MN_S16_MAC(xp, (off) + 16, ue_, uo_, a2);                                                                  \
+        MN_S16_MAC(xp, (off) + 24, ue_, uo_, a3);                                                                  \
+    } while (0)
+
+/* The four widened rows in s (depth n) times every filter row: out[j * out_c + oc]. */
+MN_ALWAYS_INLINE void mn_conv_s16_body(const mn_conv_params *p, const int32_t *s, int32_t n, int8_t *out,
+                                       const int fast)
+{
+    const int32_t blocks = n >> 2, tail = n & 3;
+    const int32_t *const st = s + 2 * MN_S16_PX * blocks;
+    const int32_t out_c = p->out_c;
+    const int32_t *const mult = p->out_mult;
+    const int32_t *const shift = p->out_shift;
+    const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
+    const int8_t *w0 = p->filter;
+    int32_t oc, i;
+    for (oc = 0; oc < out_c; ++oc, w0 += n) {
+        const int32_t b = mn_conv_start(p, oc);
+        int32_t a0 = b, a1 = b, a2 = b, a3 = b;
+        const int32_t *xp = s;
+        const int8_t *wp = w0;
+        const int8_t *const w8 = w0 + 8 * (blocks >> 1);
+        while (wp != w8) {
+            MN_S16_STEP(xp, 0, wp);
+            MN_S16_STEP(xp, 32, wp + 4);
+            xp += 4 * MN_S16_PX;
+            wp += 8;
+        }
+        if ((blocks & 1) != 0) {
+            MN_S16_STEP(xp, 0, wp);
+            wp += 4;
+        }
+        for (i = 0; i < tail; ++i) {
+            const int32_t f = wp[i];
+            a0 += st[i] * f;
+            a1 += st[tail + i] * f;
+            a2 += st[2 * tail + i] * f;
+            a3 += st[3 * tail + i] * f;
+        }
+        {
+            const int32_t m = mult[oc], sh = shift[oc];
+            out[oc] = mn_requant_val(a0, m, sh, fast, out_offset, act_min, act_max);
+            out[out_c + oc] = mn_requant_val(a1, m, sh, fast, out_offset, act_min, act_max);
+            out[2 * out_c + oc] = mn_requant_val(a2, m, sh, fast, out_offset, act_min, act_max);
+            out[3 * out_c + oc] = mn_requant_val(a3, m, sh, fast, out_offset, act_min, act_max);
+        }
+    }
+}
+
+static void mn_conv_s16_fast(const mn_conv_params *p, const int32_t *s, int32_t n, int8_t *out)
+{
+    mn_conv_s16_body(p, s, n, out, 1);
+}
+
+static void mn_conv_s16_any(const mn_conv_params *p, const int32_t *s, int32_t n, int8_t *out)
+{
+    mn_conv_s16_body(p, s, n, out, 0);
+}
+
+/* four consecutive output pixels (out, out + out_c, ...) from the rows widened in s */
+static void mn_conv_s16(const mn_conv_params *p, const mn_requant_ctx *q, const int32_t *s, int32_t n, int8_t *out)
+{
+    if (q->fast) {
+        mn_conv_s16_fast(p, s, n, out);
+    } else {
+        mn_conv_s16_any(p, s, n, out);
+    }
+}
+#endif
 
 static void mn_conv_2px_fast(const mn_conv_params *p, const int8_t *x0, int32_t n, int8_t *out0, int8_t *out1)
 {
@@ -186,14 +327,14 @@ static void mn_conv_2px(const mn_conv_params *p, const mn_requant_ctx *q, const 
 /* One row x0 (n bytes) times every filter row: out0[oc]. */
 static void mn_conv_1px(const mn_conv_params *p, const mn_requant_ctx *q, const int8_t *x0, int32_t n, int8_t *out0)
 {
-    const int32_t off = p->in_offset;
+    const int32_t off = mn_conv_off(p);
     const int8_t *w0 = p->filter;
     int32_t oc;
 #if MN_KERNELS_DSP
     const int32_t off16 = mn_dup16(off);
 #endif
     for (oc = 0; oc < p->out_c; ++oc, w0 += n) {
-        int32_t a0 = p->bias != 0 ? p->bias[oc] : 0;
+        int32_t a0 = mn_conv_start(p, oc);
         int32_t i = 0;
 #if MN_KERNELS_DSP
         for (; i + 4 <= n; i += 4) {
@@ -245,31 +386,42 @@ static void mn_conv_gather(const mn_conv_params *p, const int8_t *in_b, int32_t 
     }
 }
 
-/* Direct loop (receptive fields larger than MN_CONV_PATCH_MAX), one output at a time. */
+/* sum of n filter bytes times the input zero point (-in_offset): what bias_sum counted for a tap
+ * outside the image, which TFLM skips */
+static int32_t mn_conv_pad_tap(const int8_t *f, int32_t n, int32_t in_offset)
+{
+    int32_t i, sum = 0;
+    for (i = 0; i < n; ++i) {
+        sum += f[i];
+    }
+    return (int32_t)((uint32_t)sum * (uint32_t)-in_offset);
+}
+
+/* Direct loop (receptive fields larger than the patches), one output at a time. */
 static void mn_conv_direct(const mn_conv_params *p, const int8_t *in, int8_t *out)
 {
     int32_t b, oy, ox, oc, ky, kx;
     const int32_t in_c = p->in_c;
+    const int32_t off = mn_conv_off(p);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            int32_t ky0, ky1;
-            mn_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                int32_t kx0, kx1;
-                mn_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
                 for (oc = 0; oc < p->out_c; ++oc) {
-                    const int8_t *f_oc = p->filter + (size_t)oc * (size_t)p->k_h * (size_t)p->k_w * (size_t)in_c;
-                    int32_t acc = 0;
-                    for (ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *f = p->filter + (size_t)oc * (size_t)p->k_h * (size_t)p->k_w * (size_t)in_c;
+                    int32_t acc = mn_conv_start(p, oc);
+                    for (ky = 0; ky < p->k_h; ++ky) {
                         const int32_t iy = iy0 + p->dilation_h * ky;
-                        for (kx = kx0; kx < kx1; ++kx) {
+                        for (kx = 0; kx < p->k_w; ++kx, f += in_c) {
                             const int32_t ix = ix0 + p->dilation_w * kx;
-                            const int8_t *x = in_b + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c;
-                            const int8_t *f = f_oc + ((size_t)ky * (size_t)p->k_w + (size_t)kx) * (size_t)in_c;
-                            acc = mn_dot_s8(f, x, in_c, p->in_offset, acc);
+                            if (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) {
+                                const int8_t *x = in_b + ((size_t)iy * (size_t)p->in_w + (size_t)ix) * (size_t)in_c;
+                                acc = mn_dot_s8(f, x, in_c, off, acc);
+                            } else if (p->bias_sum != 0) {
+                                acc = (int32_t)((uint32_t)acc + (uint32_t)mn_conv_pad_tap(f, in_c, p->in_offset));
+                            }
                         }
                     }
                     *out++ = mn_conv_output(p, acc, oc);
@@ -278,6 +430,48 @@ static void mn_conv_direct(const mn_conv_params *p, const int8_t *in, int8_t *ou
         }
     }
 }
+
+#if MN_KERNELS_DSP
+/* Generic path with the DSP extension: output pixels four at a time, each pixel's patch (n <=
+ * MN_CONV_GEMM_MAX bytes) widened into its slot; the last one to three pixels go through int8 patches. */
+static void mn_conv_generic_dsp(const mn_conv_params *p, const mn_requant_ctx *q, const int8_t *in, int8_t *out,
+                                int32_t n)
+{
+    int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
+    int8_t patch[2 * MN_CONV_GEMM_MAX];
+    const int32_t off = mn_conv_off(p);
+    const int32_t pixels = p->out_h * p->out_w, total = p->batches * pixels;
+    int32_t t, k = 0;
+    int8_t *first = out;
+    for (t = 0; t < total; ++t, out += p->out_c) {
+        const int32_t b = t / pixels, oy = (t % pixels) / p->out_w, ox = t % p->out_w;
+        const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+        if (total - (t - k) >= MN_S16_PX) {
+            mn_conv_gather(p, in_b, oy, ox, (int8_t)-p->in_offset, patch);
+            mn_s16_fill(patch, n, off, s, k);
+            if (k == 0) {
+                first = out;
+            }
+            if (++k == MN_S16_PX) {
+                mn_conv_s16(p, q, s, n, first);
+                k = 0;
+            }
+        } else { /* fewer than four pixels left: one pair, then one */
+            mn_conv_gather(p, in_b, oy, ox, (int8_t)-p->in_offset, patch + k * n);
+            if (k == 0) {
+                first = out;
+                k = 1;
+            } else {
+                mn_conv_2px(p, q, patch, n, first, out);
+                k = 0;
+            }
+        }
+    }
+    if (k == 1) {
+        mn_conv_1px(p, q, patch, n, first);
+    }
+}
+#endif
 
 int mn_conv2d_generic_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
 {
@@ -288,13 +482,25 @@ int mn_conv2d_generic_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
     if (!mn_conv_valid(p) || in == 0 || out == 0) {
         return MN_EINVAL;
     }
+#if MN_KERNELS_MVE
+    if (mn_conv2d_mve_s8(p, in, out) == MN_OK) {
+        return MN_OK;
+    }
+#endif
     n = p->k_h * p->k_w * p->in_c;
+    q = mn_requant_init(p->out_mult, p->out_shift, p->out_c, p->out_offset, p->act_min, p->act_max);
+#if MN_KERNELS_DSP
+    if (p->k_h <= MN_CONV_GEMM_MAX && p->k_w <= MN_CONV_GEMM_MAX && p->in_c <= MN_CONV_GEMM_MAX &&
+        n <= MN_CONV_GEMM_MAX && p->in_offset >= -127 && p->in_offset <= 128) {
+        mn_conv_generic_dsp(p, &q, in, out, n);
+        return MN_OK;
+    }
+#endif
     if (p->k_h > MN_CONV_PATCH_MAX || p->k_w > MN_CONV_PATCH_MAX || p->in_c > MN_CONV_PATCH_MAX ||
         n > MN_CONV_PATCH_MAX || p->in_offset < -127 || p->in_offset > 128) {
         mn_conv_direct(p, in, out);
         return MN_OK;
     }
-    q = mn_requant_init(p->out_mult, p->out_shift, p->out_c, p->out_offset, p->act_min, p->act_max);
     /* output pixels in order, two per GEMM call */
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
@@ -328,9 +534,28 @@ int mn_conv2d_1x1_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
         p->stride_w != 1 || p->pad_top != 0 || p->pad_left != 0 || p->out_h != p->in_h || p->out_w != p->in_w) {
         return MN_EINVAL;
     }
+#if MN_KERNELS_MVE
+    if (mn_conv2d_mve_s8(p, in, out) == MN_OK) {
+        return MN_OK;
+    }
+#endif
     q = mn_requant_init(p->out_mult, p->out_shift, p->out_c, p->out_offset, p->act_min, p->act_max);
     pixels = (size_t)p->batches * (size_t)p->in_h * (size_t)p->in_w;
-    for (px = 0; px + 2 <= pixels; px += 2) {
+    px = 0;
+#if MN_KERNELS_DSP
+    if (p->in_c <= MN_CONV_GEMM_MAX) {
+        int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
+        const int32_t off = mn_conv_off(p);
+        int32_t j;
+        for (; px + MN_S16_PX <= pixels; px += MN_S16_PX) {
+            for (j = 0; j < MN_S16_PX; ++j) {
+                mn_s16_fill(in + (px + (size_t)j) * in_c, p->in_c, off, s, j);
+            }
+            mn_conv_s16(p, &q, s, p->in_c, out + px * out_c);
+        }
+    }
+#endif
+    for (; px + 2 <= pixels; px += 2) {
         mn_conv_2px(p, &q, in + px * in_c, p->in_c, out + px * out_c, out + (px + 1) * out_c);
     }
     if (px < pixels) {

@@ -11,6 +11,7 @@
  *   for any stride, padding or dilation (output planes are never larger than input planes).
  */
 #include "mn_kernels.h"
+#include "mn_kernels_mve.h"
 
 #define MN_DW_BLOCK 16
 
@@ -275,10 +276,16 @@ int mn_depthwise_conv_s8(const mn_dw_params *p, const int8_t *in, int8_t *out, i
         p->dilation_w <= 0) {
         return MN_EINVAL;
     }
+    if ((const int8_t *)out == in &&
+        (p->depth_mult != 1 || scratch == 0 || p->out_h > p->in_h || p->out_w > p->in_w)) {
+        return MN_EINVAL;
+    }
+#if MN_KERNELS_MVE
+    if (mn_depthwise_mve_s8(p, in, out, scratch) == MN_OK) {
+        return MN_OK;
+    }
+#endif
     if ((const int8_t *)out == in) {
-        if (p->depth_mult != 1 || scratch == 0 || p->out_h > p->in_h || p->out_w > p->in_w) {
-            return MN_EINVAL;
-        }
         mn_dw_planes(p, in, out, scratch);
     } else {
 #if MN_KERNELS_DSP

@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mn_kernels_config.h"
+
 /* Armv7E-M / Armv8-M DSP extension (Cortex-M4, M7, M33, M55): CONV_2D, DEPTHWISE_CONV_2D and
  * FULLY_CONNECTED multiply sign-extended int8 pairs with SMLAD/SMLABB/SMLATT. Integer sums are
  * exact, so the results are identical to the portable loops. Define MN_KERNELS_PORTABLE to force
@@ -48,6 +50,16 @@
 #include <arm_acle.h>
 #endif
 
+/* Helium (M-profile vector extension, Cortex-M55/M85): CONV_2D and DEPTHWISE_CONV_2D take vector
+ * kernels (mn_*_mve.c). Define MN_KERNELS_NO_MVE to keep the DSP path on a Helium core (the bench
+ * compares the two); MN_KERNELS_PORTABLE turns both off. */
+#if defined(__ARM_FEATURE_MVE) && !defined(MN_KERNELS_NO_MVE) && !defined(MN_KERNELS_PORTABLE) && \
+    !defined(MN_KERNELS_EMULATE_DSP)
+#define MN_KERNELS_MVE 1
+#else
+#define MN_KERNELS_MVE 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -63,7 +75,11 @@ extern "C" {
 
 /* CONV_2D. filter: [out_c][k_h][k_w][in_c] int8 (per-channel symmetric, zero point 0);
  * bias: [out_c] int32 (scale in_scale*w_scale[c], zero point 0) or NULL;
- * out_mult/out_shift: [out_c] (a per-tensor filter scale is broadcast to out_c entries). */
+ * out_mult/out_shift: [out_c] (a per-tensor filter scale is broadcast to out_c entries);
+ * bias_sum: NULL, or [out_c] int32 bias[c] + in_offset * (sum of filter row c), wrapping like
+ * int32 (the code generator computes it): the kernels then ignore `bias` and multiply raw inputs,
+ * as sum((x + off) * w) + b == sum(x * w) + (b + off * sum(w)) modulo 2^32, and a padding tap
+ * holding the input zero point (x = -off) adds exactly what bias_sum counted for it. */
 typedef struct {
     int32_t batches;
     int32_t in_h, in_w, in_c;
@@ -79,6 +95,7 @@ typedef struct {
     const int32_t *bias;
     const int32_t *out_mult;
     const int32_t *out_shift;
+    const int32_t *bias_sum;
 } mn_conv_params;
 
 /* DEPTHWISE_CONV_2D. out_c = in_c * depth_mult. filter: [1][k_h][k_w][out_c] int8
@@ -407,6 +424,17 @@ static inline int32_t mn_smlatt(int32_t a, int32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(mn_hi16(a) * mn_hi16(b)));
 }
+
+/* SXTB16 / SXTAB16 of v rotated right by 8 (bytes 1 and 3) */
+static inline int32_t mn_sxtb16_ror8(uint32_t v)
+{
+    return mn_sxtb16((v >> 8) | (v << 24));
+}
+
+static inline int32_t mn_sxtab16_ror8(int32_t a, uint32_t v)
+{
+    return mn_sxtab16(a, (v >> 8) | (v << 24));
+}
 #else
 static inline int32_t mn_sxtb16(uint32_t v)
 {
@@ -432,6 +460,22 @@ static inline int32_t mn_smlatt(int32_t a, int32_t b, int32_t acc)
 {
     return __smlatt(a, b, acc);
 }
+
+/* SXTB16 / SXTAB16 with the operand rotated right by 8 (bytes 1 and 3) in one instruction: GCC 12
+ * emits a separate ROR for __sxtb16(ror(v, 8)), so the rotated encodings are written out. */
+static inline int32_t mn_sxtb16_ror8(uint32_t v)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+static inline int32_t mn_sxtab16_ror8(int32_t a, uint32_t v)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
 #endif
 
 /* Four int8 from any address (Cortex-M3 and later load unaligned words). */
@@ -456,7 +500,7 @@ static inline int32_t mn_even16(uint32_t v, int32_t off16)
 
 static inline int32_t mn_odd16(uint32_t v, int32_t off16)
 {
-    return mn_sxtab16(off16, (v >> 8) | (v << 24));
+    return mn_sxtab16_ror8(off16, v);
 }
 
 /* the same without an offset (weights) */
@@ -467,7 +511,7 @@ static inline int32_t mn_even8(uint32_t v)
 
 static inline int32_t mn_odd8(uint32_t v)
 {
-    return mn_sxtb16((v >> 8) | (v << 24));
+    return mn_sxtb16_ror8(v);
 }
 #endif
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mncompile.aot.render import kernels_config_h
 from mncompile.emit import EmitResult, ProjectInputs
 from mncompile.emit.context import template_context
 from mncompile.emit.manifest import MANIFEST_NAME, manifest_text, project_manifest
@@ -60,6 +61,7 @@ def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResu
     files["src/model.c"] = program.model_c.encode("utf-8")
     files["src/model.h"] = program.model_h.encode("utf-8")
     files.update(copy_tree(firmware_dir() / "kernels", "firmware/kernels/"))
+    files["firmware/kernels/mn_kernels_config.h"] = kernels_config_h(program.calls, model.name).encode("utf-8")
     files.update(board_support_files(board.name))
     files.update(camera_files(context))
     files[f"model/{model.name}"] = model.data

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mncompile.aot.render import kernels_config_h
 from mncompile.emit import EmitResult, ProjectInputs
 from mncompile.emit.context import template_context
 from mncompile.emit.contract import pixel_contract
@@ -187,6 +188,7 @@ def render_library(inputs: ProjectInputs, out: Path, reporter: Reporter = NullRe
     files: dict[str, bytes] = {f"src/{NET}.c": net_c.encode("utf-8"), f"src/{NET}.h": net_h.encode("utf-8")}
     kernels = copy_tree(firmware_dir() / "kernels", "src/")
     files.update({k: v for k, v in kernels.items() if k.endswith((".c", ".h"))})
+    files["src/mn_kernels_config.h"] = kernels_config_h(program.calls, model.name).encode("utf-8")
     if context["camera"]:
         files.update({k: v for k, v in copy_tree(firmware_dir() / "preprocess", "src/").items()
                       if k.endswith((".c", ".h"))})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from mncompile.graph.ir import Graph, Op, Tensor
 from mncompile.graph.ops import common as c
 from mncompile.graph.ops import lowering as lo
@@ -198,11 +200,17 @@ def lower_conv_2d(g: Graph, op: Op, fold=None) -> KernelCall:
     req = qm.conv_params(*lo.quant(op, x, "input"), w.quant.scales, *lo.quant(op, y, "output"), lo.act(op),
                          channels=o)
     biases = lo.bias_table(g, op, bias, o)
-    tables = [ConstTable("filter", "int8_t", lo.constant(g, op, w), f"filter {w.shape}"), *biases,
-              *lo.requant_tables(req)]
+    filt = lo.constant(g, op, w)
+    # the bias with the input offset folded in (the kernels then multiply raw inputs); the plain bias
+    # is not emitted, as the kernels ignore it when bias_sum is given
+    folded = qm.folded_bias(filt, biases[0].values if biases else None, req.in_offset)
+    tables = [ConstTable("filter", "int8_t", filt, f"filter {w.shape}"),
+              ConstTable("bias_sum", "int32_t", folded.astype(np.int64),
+                         "bias + input offset x filter row sum (int32, wrapping)"), *lo.requant_tables(req)]
     src, geo, note = _read_through(g, op, x, geo, fold)
     return KernelCall(op.index, op.kind, "mn_conv2d_s8", "mn_conv_params",
-                      tuple(_conv_fields(n, src.shape[1], src.shape[2], cin, geo, o, kh, kw, p, req) + _tail(biases)),
+                      tuple(_conv_fields(n, src.shape[1], src.shape[2], cin, geo, o, kh, kw, p, req) + _tail([])
+                            + [("bias_sum", Table("bias_sum"))]),
                       tuple(tables), (lo.tensor(src), lo.tensor(y)), f", {lo.act(op)}{note}")
 
 

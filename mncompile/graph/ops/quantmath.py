@@ -214,6 +214,17 @@ def conv_params(input_scale: float, input_zero_point: int, weight_scales: Sequen
     return ChannelRequant(tuple(mults), tuple(shifts), lo, hi, -int(input_zero_point), int(output_zero_point))
 
 
+def folded_bias(filter_rows: np.ndarray, bias: np.ndarray | None, in_offset: int) -> np.ndarray:
+    """``bias[c] + in_offset * sum(filter row c)`` wrapped to int32, the kernels' ``bias_sum``: with it a
+    convolution multiplies raw inputs (``sum((x + off) * w) + b == sum(x * w) + (b + off * sum(w))``
+    modulo 2^32, as TFLM's int32 accumulator wraps). `filter_rows`: one row per output channel."""
+    rows = np.asarray(filter_rows).reshape(len(filter_rows), -1).astype(np.int64)
+    total = rows.sum(axis=1) * int(in_offset)
+    if bias is not None:
+        total = total + np.asarray(bias, dtype=np.int64).reshape(-1)
+    return ((total + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
 def fully_connected_params(input_scale: float, input_zero_point: int, weight_scales: Sequence[float],
                            output_scale: float, output_zero_point: int, activation: str = "NONE",
                            bias_scale: float | None = None, per_tensor_product: str = "double") -> ChannelRequant:

@@ -1,0 +1,16 @@
+/*
+ * CONV_2D with Helium (MVE): placeholder, every geometry falls back to the DSP path.
+ */
+#include "mn_kernels_mve.h"
+
+#if MN_KERNELS_MVE
+int mn_conv2d_mve_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
+{
+    (void)p;
+    (void)in;
+    (void)out;
+    return MN_MVE_FALLBACK;
+}
+#else
+typedef int mn_conv_mve_unused; /* ISO C forbids an empty translation unit */
+#endif

@@ -1,0 +1,15 @@
+/*
+ * Build-time sizes of the kernels. This is the library's default; a generated project carries its
+ * own copy, written by mncompile for its model (mncompile.aot.render.kernels_config_h).
+ */
+#ifndef MN_KERNELS_CONFIG_H
+#define MN_KERNELS_CONFIG_H
+
+/* Largest GEMM depth (k_h * k_w * in_c of a CONV_2D) the DSP path widens to int16 on the stack:
+ * 8 bytes per step (four output pixels), plus 2 bytes per step of int8 patches. Deeper convolutions
+ * widen in the loop instead. */
+#ifndef MN_CONV_GEMM_MAX
+#define MN_CONV_GEMM_MAX 256
+#endif
+
+#endif /* MN_KERNELS_CONFIG_H */
