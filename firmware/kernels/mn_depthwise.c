@@ -99,7 +99,7 @@ static void mn_dw_channel(const mn_dw_params *p, const mn_requant_ctx *q, const 
 /* depth_mult 1, out of place, DSP: four channels at a time (one word per tap), their weights
  * sign-extended once into (even, odd) halfword pairs, then every output pixel: per tap one load,
  * SXTAB16 (adds the offset) and ROR, and SMLABB/SMLATT into four accumulators started at the bias. */
-static void mn_dw_pixels_dsp(const mn_dw_params *p, const int8_t *in, int8_t *out)
+MN_ALWAYS_INLINE void mn_dw_pixels_dsp_body(const mn_dw_params *p, const int8_t *in, int8_t *out, const int fast)
 {
     int32_t wext[2 * MN_DW_TAPS_MAX];
     int32_t b, oy, ox, c, ky, kx, t;
@@ -167,10 +167,10 @@ static void mn_dw_pixels_dsp(const mn_dw_params *p, const int8_t *in, int8_t *ou
                             }
                         }
                     }
-                    o[0] = mn_requant_s8(&q, a0, mult[0], shift[0]);
-                    o[1] = mn_requant_s8(&q, a1, mult[1], shift[1]);
-                    o[2] = mn_requant_s8(&q, a2, mult[2], shift[2]);
-                    o[3] = mn_requant_s8(&q, a3, mult[3], shift[3]);
+                    o[0] = mn_requant_val(a0, mult[0], shift[0], fast, q.out_offset, q.act_min, q.act_max);
+                    o[1] = mn_requant_val(a1, mult[1], shift[1], fast, q.out_offset, q.act_min, q.act_max);
+                    o[2] = mn_requant_val(a2, mult[2], shift[2], fast, q.out_offset, q.act_min, q.act_max);
+                    o[3] = mn_requant_val(a3, mult[3], shift[3], fast, q.out_offset, q.act_min, q.act_max);
                     o += ch;
                 }
             }
@@ -178,6 +178,28 @@ static void mn_dw_pixels_dsp(const mn_dw_params *p, const int8_t *in, int8_t *ou
     }
     for (; c < ch; ++c) {
         mn_dw_channel(p, &q, in, out, c);
+    }
+}
+
+/* instantiated for fast requantization (mn_requant_ctx) and for any */
+static void mn_dw_pixels_dsp_fast(const mn_dw_params *p, const int8_t *in, int8_t *out)
+{
+    mn_dw_pixels_dsp_body(p, in, out, 1);
+}
+
+static void mn_dw_pixels_dsp_any(const mn_dw_params *p, const int8_t *in, int8_t *out)
+{
+    mn_dw_pixels_dsp_body(p, in, out, 0);
+}
+
+static void mn_dw_pixels_dsp(const mn_dw_params *p, const int8_t *in, int8_t *out)
+{
+    const mn_requant_ctx q = mn_requant_init(p->out_mult, p->out_shift, p->out_c, p->out_offset, p->act_min,
+                                             p->act_max);
+    if (q.fast) {
+        mn_dw_pixels_dsp_fast(p, in, out);
+    } else {
+        mn_dw_pixels_dsp_any(p, in, out);
     }
 }
 #endif
