@@ -244,14 +244,16 @@ MN_ALWAYS_INLINE void mn_conv_s16_body(const mn_conv_params *p, const int32_t *s
 {
     const int32_t blocks = n >> 2, tail = n & 3;
     const int32_t *const st = s + 2 * MN_S16_PX * blocks;
-    const int32_t out_c = p->out_c;
-    const int32_t *const mult = p->out_mult;
-    const int32_t *const shift = p->out_shift;
+    const size_t out_c = (size_t)p->out_c;
+    const int32_t *mult = p->out_mult;
+    const int32_t *shift = p->out_shift;
+    const int32_t *start = p->bias_sum != 0 ? p->bias_sum : p->bias;
     const int32_t out_offset = p->out_offset, act_min = p->act_min, act_max = p->act_max;
     const int8_t *w0 = p->filter;
-    int32_t oc, i;
-    for (oc = 0; oc < out_c; ++oc, w0 += n) {
-        const int32_t b = mn_conv_start(p, oc);
+    int8_t *const end = out + out_c;
+    int32_t i;
+    for (; out != end; ++out, w0 += n) {
+        const int32_t b = start != 0 ? *start++ : 0;
         int32_t a0 = b, a1 = b, a2 = b, a3 = b;
         const int32_t *xp = s;
         const int8_t *wp = w0;
@@ -274,11 +276,11 @@ MN_ALWAYS_INLINE void mn_conv_s16_body(const mn_conv_params *p, const int32_t *s
             a3 += st[3 * tail + i] * f;
         }
         {
-            const int32_t m = mult[oc], sh = shift[oc];
-            out[oc] = mn_requant_val(a0, m, sh, fast, out_offset, act_min, act_max);
-            out[out_c + oc] = mn_requant_val(a1, m, sh, fast, out_offset, act_min, act_max);
-            out[2 * out_c + oc] = mn_requant_val(a2, m, sh, fast, out_offset, act_min, act_max);
-            out[3 * out_c + oc] = mn_requant_val(a3, m, sh, fast, out_offset, act_min, act_max);
+            const int32_t m = *mult++, sh = *shift++;
+            out[0] = mn_requant_val(a0, m, sh, fast, out_offset, act_min, act_max);
+            out[out_c] = mn_requant_val(a1, m, sh, fast, out_offset, act_min, act_max);
+            out[2 * out_c] = mn_requant_val(a2, m, sh, fast, out_offset, act_min, act_max);
+            out[3 * out_c] = mn_requant_val(a3, m, sh, fast, out_offset, act_min, act_max);
         }
     }
 }
