@@ -96,6 +96,33 @@ static void mn_dw_channel(const mn_dw_params *p, const mn_requant_ctx *q, const 
         a3 = mn_smlatt(xo_, (w)[1], a3);                                                                           \
     } while (0)
 
+/* `count` interior output pixels of a 3x3 window (dilation 1) along a row, four channels: xp is the
+ * first pixel's top-left input word, xstep the input step between output pixels, o its output. */
+MN_ALWAYS_INLINE void mn_dw3x3_run(const int8_t *xp, size_t ch, size_t row, size_t xstep, const int32_t *wext,
+                                   int8_t *o, int32_t count, const int32_t *bias, const int32_t *mult,
+                                   const int32_t *shift, int32_t off16, const mn_requant_ctx *q, const int fast)
+{
+    for (; count > 0; --count, xp += xstep, o += ch) {
+        const int8_t *x = xp;
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+        MN_DW_TAP(x, wext);
+        MN_DW_TAP(x + ch, wext + 2);
+        MN_DW_TAP(x + 2 * ch, wext + 4);
+        x += row;
+        MN_DW_TAP(x, wext + 6);
+        MN_DW_TAP(x + ch, wext + 8);
+        MN_DW_TAP(x + 2 * ch, wext + 10);
+        x += row;
+        MN_DW_TAP(x, wext + 12);
+        MN_DW_TAP(x + ch, wext + 14);
+        MN_DW_TAP(x + 2 * ch, wext + 16);
+        o[0] = mn_requant_val(a0, mult[0], shift[0], fast, q->out_offset, q->act_min, q->act_max);
+        o[1] = mn_requant_val(a1, mult[1], shift[1], fast, q->out_offset, q->act_min, q->act_max);
+        o[2] = mn_requant_val(a2, mult[2], shift[2], fast, q->out_offset, q->act_min, q->act_max);
+        o[3] = mn_requant_val(a3, mult[3], shift[3], fast, q->out_offset, q->act_min, q->act_max);
+    }
+}
+
 /* depth_mult 1, out of place, DSP: four channels at a time (one word per tap), their weights
  * sign-extended once into (even, odd) halfword pairs, then every output pixel: per tap one load,
  * SXTAB16 (adds the offset) and ROR, and SMLABB/SMLATT into four accumulators started at the bias. */
@@ -136,19 +163,17 @@ MN_ALWAYS_INLINE void mn_dw_pixels_dsp_body(const mn_dw_params *p, const int8_t 
                     const int32_t ix0 = ox * p->stride_w - p->pad_left;
                     int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
                     if (is3x3 && full_rows && ix0 >= 0 && ix0 + 2 < p->in_w) {
-                        /* interior 3x3 window (dilation 1): nine taps unrolled */
-                        const int8_t *xp = in_b + (size_t)iy0 * row + (size_t)ix0 * (size_t)ch;
-                        MN_DW_TAP(xp, wext);
-                        MN_DW_TAP(xp + ch, wext + 2);
-                        MN_DW_TAP(xp + 2 * ch, wext + 4);
-                        xp += row;
-                        MN_DW_TAP(xp, wext + 6);
-                        MN_DW_TAP(xp + ch, wext + 8);
-                        MN_DW_TAP(xp + 2 * ch, wext + 10);
-                        xp += row;
-                        MN_DW_TAP(xp, wext + 12);
-                        MN_DW_TAP(xp + ch, wext + 14);
-                        MN_DW_TAP(xp + 2 * ch, wext + 16);
+                        /* the run of interior 3x3 windows (dilation 1) from here: nine taps unrolled */
+                        int32_t run = (p->in_w - 3 - ix0) / p->stride_w + 1;
+                        if (run > p->out_w - ox) {
+                            run = p->out_w - ox;
+                        }
+                        mn_dw3x3_run(in_b + (size_t)iy0 * row + (size_t)ix0 * (size_t)ch, (size_t)ch, row,
+                                     (size_t)p->stride_w * (size_t)ch, wext, o, run, bias, mult, shift, off16, &q,
+                                     fast);
+                        o += (size_t)run * (size_t)ch;
+                        ox += run - 1;
+                        continue;
                     } else {
                         int32_t kx0, kx1;
                         mn_dw_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
