@@ -277,7 +277,8 @@ def test_project_tree_and_manifest(aot_projects, tmp_path):
     for block in re.findall(r"mn_conv_params L\d+ = \{([^}]*)\}", (out / "src/model.c").read_text()):
         f = {k: int(v) for k, v in re.findall(r"\.(\w+) = (-?\d+),", block)}
         depth = max(depth, f["k_h"] * f["k_w"] * f["in_c"])
-    assert f"#define MN_CONV_GEMM_MAX {-(-depth // 4) * 4}" in (out / "firmware/kernels/mn_kernels_config.h").read_text()
+    config = (out / "firmware/kernels/mn_kernels_config.h").read_text()
+    assert f"#define MN_CONV_GEMM_MAX {-(-depth // 4) * 4}" in config
     assert {f.split("/")[2] for f in files if f.startswith("firmware/boards/")} == {"mps2-an500"}
     cmake = (out / "CMakeLists.txt").read_text()
     assert "-Wall -Wextra -Werror" in cmake and "tflm" not in cmake.lower().replace("no tensorflow lite micro", "")

@@ -1338,18 +1338,15 @@ def target_source(tflm, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("board", sorted(QEMU_BOARDS))
-def test_kernels_on_cortex_m_under_qemu(board, target_source, tmp_path):
+def run_kernels_firmware(machine: str, flags: str, defines, cases: Path, tmp_path: Path):
+    """Builds the kernels with the harness and generated `cases` for QEMU `machine` (cpu `flags`, extra
+    `defines`), runs it, and returns run_qemu's result."""
     from mncompile.resources import firmware_dir
     from mncompile.run.qemu import run_qemu
 
-    if shutil.which("qemu-system-arm") is None:
-        pytest.skip("qemu-system-arm is not installed")
-    machine = board.split("/")[0]
-    flags, defines = QEMU_BOARDS[board]
     fw = firmware_dir()
     sources = [*sorted((fw / "common").glob("*.c")), *sorted((fw / "boards" / machine).glob("*.c")),
-               *kernel_sources(), HARNESS / "target_harness.c", target_source]
+               *kernel_sources(), HARNESS / "target_harness.c", cases]
     objects = []
     cflags = [*flags.split(), "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wpedantic", "-ffunction-sections",
               "-fdata-sections", "-O2", *defines, f"-I{fw / 'common'}", f"-I{KERNELS}"]
@@ -1364,7 +1361,15 @@ def test_kernels_on_cortex_m_under_qemu(board, target_source, tmp_path):
                            "-Wl,--gc-sections", "-T", str(fw / "boards" / machine / "linker.ld"), *objects,
                            "-o", str(elf)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    result = run_qemu(elf, machine, timeout=300)
+    return run_qemu(elf, machine, timeout=300)
+
+
+@pytest.mark.parametrize("board", sorted(QEMU_BOARDS))
+def test_kernels_on_cortex_m_under_qemu(board, target_source, tmp_path):
+    if shutil.which("qemu-system-arm") is None:
+        pytest.skip("qemu-system-arm is not installed")
+    flags, defines = QEMU_BOARDS[board]
+    result = run_kernels_firmware(board.split("/")[0], flags, defines, target_source, tmp_path)
     dsp = "0" if defines else "1"
     assert f"kernels: MN_KERNELS_DSP={dsp}" in result.output, result.output
     assert "kernels: 0 failed" in result.output and result.exit_code == 0, result.output

@@ -49,6 +49,7 @@ int main(void)
     int failed;
     board_init();
     printf("kernels: MN_KERNELS_DSP=%d\n", MN_KERNELS_DSP);
+    printf("kernels: MN_KERNELS_MVE=%d\n", MN_KERNELS_MVE);
     failed = mn_test_run_cases();
     printf("kernels: %d failed\n", failed);
     return failed > 100 ? 100 : failed;
