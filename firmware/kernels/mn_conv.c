@@ -434,43 +434,50 @@ static void mn_conv_direct(const mn_conv_params *p, const int8_t *in, int8_t *ou
 }
 
 #if MN_KERNELS_DSP
-/* Generic path with the DSP extension: output pixels four at a time, each pixel's patch (n <=
- * MN_CONV_GEMM_MAX bytes) widened into its slot; the last one to three pixels go through int8 patches. */
+/* Generic path with the DSP extension. Depth n <= MN_CONV_GEMM_MAX: output pixels four at a time,
+ * each pixel's patch widened into its slot (the last one to three pixels through int8 patches).
+ * Deeper, up to 4 * MN_CONV_GEMM_MAX: two int8 patches in the same stack bytes, two pixels at a time
+ * through the core that widens in the loop. */
 static void mn_conv_generic_dsp(const mn_conv_params *p, const mn_requant_ctx *q, const int8_t *in, int8_t *out,
                                 int32_t n)
 {
-    int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
+    union {
+        int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
+        int8_t deep[4 * MN_CONV_GEMM_MAX];
+    } buf;
     int8_t patch[2 * MN_CONV_GEMM_MAX];
     const int32_t off = mn_conv_off(p);
     const int32_t pixels = p->out_h * p->out_w, total = p->batches * pixels;
+    const int wide = n <= MN_CONV_GEMM_MAX;
+    int8_t *const pair = wide ? patch : buf.deep;
     int32_t t, k = 0;
     int8_t *first = out;
     for (t = 0; t < total; ++t, out += p->out_c) {
         const int32_t b = t / pixels, oy = (t % pixels) / p->out_w, ox = t % p->out_w;
         const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
-        if (total - (t - k) >= MN_S16_PX) {
+        if (wide && total - (t - k) >= MN_S16_PX) {
             mn_conv_gather(p, in_b, oy, ox, (int8_t)-p->in_offset, patch);
-            mn_s16_fill(patch, n, off, s, k);
+            mn_s16_fill(patch, n, off, buf.s, k);
             if (k == 0) {
                 first = out;
             }
             if (++k == MN_S16_PX) {
-                mn_conv_s16(p, q, s, n, first);
+                mn_conv_s16(p, q, buf.s, n, first);
                 k = 0;
             }
-        } else { /* fewer than four pixels left: one pair, then one */
-            mn_conv_gather(p, in_b, oy, ox, (int8_t)-p->in_offset, patch + k * n);
+        } else { /* two pixels at a time */
+            mn_conv_gather(p, in_b, oy, ox, (int8_t)-p->in_offset, pair + k * n);
             if (k == 0) {
                 first = out;
                 k = 1;
             } else {
-                mn_conv_2px(p, q, patch, n, first, out);
+                mn_conv_2px(p, q, pair, n, first, out);
                 k = 0;
             }
         }
     }
     if (k == 1) {
-        mn_conv_1px(p, q, patch, n, first);
+        mn_conv_1px(p, q, pair, n, first);
     }
 }
 #endif
@@ -492,8 +499,8 @@ int mn_conv2d_generic_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
     n = p->k_h * p->k_w * p->in_c;
     q = mn_requant_init(p->out_mult, p->out_shift, p->out_c, p->out_offset, p->act_min, p->act_max);
 #if MN_KERNELS_DSP
-    if (p->k_h <= MN_CONV_GEMM_MAX && p->k_w <= MN_CONV_GEMM_MAX && p->in_c <= MN_CONV_GEMM_MAX &&
-        n <= MN_CONV_GEMM_MAX && p->in_offset >= -127 && p->in_offset <= 128) {
+    if (p->k_h <= 4 * MN_CONV_GEMM_MAX && p->k_w <= 4 * MN_CONV_GEMM_MAX && p->in_c <= 4 * MN_CONV_GEMM_MAX &&
+        n <= 4 * MN_CONV_GEMM_MAX && p->in_offset >= -127 && p->in_offset <= 128) {
         mn_conv_generic_dsp(p, &q, in, out, n);
         return MN_OK;
     }
