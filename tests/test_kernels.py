@@ -1281,7 +1281,8 @@ def target_cases(tflm) -> str:
         name = c.struct(SoftmaxParams(x.size // shape[-1], shape[-1], sp.input_multiplier, sp.input_left_shift,
                                       sp.diff_min), "mn_softmax_params")
         c.case(f"mn_softmax_s8 {k}", f"mn_softmax_s8(&{name}, {c.array(x)}, mn_buf)", expected)
-    for k, (s1, s2) in enumerate([((1, 6, 6, 8), (1, 6, 6, 8)), ((1, 5, 4, 3), (1, 1, 1, 3)), ((2, 3), (3,))]):
+    for k, (s1, s2) in enumerate([((1, 6, 6, 8), (1, 6, 6, 8)), ((1, 5, 4, 3), (1, 1, 1, 3)), ((2, 3), (3,)),
+                                  ((1, 16, 16, 8), (1, 16, 16, 8))]):  # the last: mn_add_s8's tables
         q1, q2, qo = (0.04, 3), (0.11, -20), (0.09, -7)
         x1, x2, a = int8_array(rng, s1), int8_array(rng, s2), act()
         expected = tflm.run(writer.add(s1, q1, s2, q2, qo, a), x1, x2)
