@@ -22,6 +22,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -653,6 +654,28 @@ def test_float_input_tensor_random_golden_vectors(tmp_path):
     q = io_quant(model.graph)[0]
     levels = g.inputs / np.float32(q.scale) + q.zero_point
     assert levels.min() < -128 and levels.max() > 127
+
+
+def test_non_square_4d_input_is_a_tensor_not_an_image(tmp_path):
+    """A (1, 6, 4, 1) int8 input (an MFCC map, as MLPerf Tiny's keyword spotting model takes): seeded
+    random int8 golden inputs and no pixel contract; asking for golden images is an error."""
+    import tflite_writer as writer
+
+    from mncompile.graph.verified import verify_model
+    from mncompile.validate.golden import golden_vectors
+
+    data = writer.conv2d((1, 6, 4, 1), (0.05, 3), np.ones((2, 3, 3, 1), np.int8), [0.01], np.zeros(2, np.int32),
+                         (0.1, -2), (1, 1), "SAME", (1, 1), "NONE")
+    model = verify_model(data, "mfcc.tflite")
+    g = golden_vectors(model, None, 3)
+    assert g.source == "random int8 inputs, seed 0" and g.inputs.shape == (3, 6, 4, 1) and not g.frames
+    with pytest.raises(InvalidOptionError, match="golden frames need a square one"):
+        golden_vectors(model, None, 3, images=tmp_path)
+    (tmp_path / "m.tflite").write_bytes(data)
+    proc = subprocess.run([sys.executable, "-m", "mncompile", "emit", str(tmp_path / "m.tflite"), "--target",
+                           "cortex-m7", "--backend", "aot", "-o", str(tmp_path / "fw")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "pixels are scaled" not in proc.stderr and "preprocessing from" not in proc.stderr
 
 
 def _mid_graph_float_model() -> bytes:

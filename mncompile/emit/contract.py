@@ -14,7 +14,7 @@ def pixel_contract(loaded: LoadedModel, pixels: PixelOptions,
                    reporter: Reporter) -> tuple[Preprocessing | None, str, tuple[str, ...]]:
     """The int8 model's preprocessing, where it came from, and its labels
     (`mncompile.preprocess.contract.resolve`: options, sidecar, input quantization, default)."""
-    from mncompile.graph.edges import io_quant
+    from mncompile.graph.edges import image_input, io_quant
     from mncompile.preprocess.contract import resolve as resolve_pixels
 
     graph = loaded.verified.graph
@@ -23,7 +23,7 @@ def pixel_contract(loaded: LoadedModel, pixels: PixelOptions,
     classes = int(tout.shape[-1])
     labels = pixels.class_names(classes) or (info.class_names if info and len(info.class_names) == classes
                                              else tuple(f"class_{k}" for k in range(classes)))
-    if len(tin.shape) != 4:
+    if len(tin.shape) != 4 or (not image_input(graph) and not pixels.given):
         if pixels.given:
             raise InvalidOptionError(f"{loaded.path} takes a {list(tin.shape)} tensor, and --input-range, --mean and "
                                      "--std describe image pixels", hint="leave them out")

@@ -82,3 +82,10 @@ def io_quant(graph: Graph) -> tuple[Quant | None, Quant | None]:
         op = next((o for o in graph.ops if o.kind == "DEQUANTIZE" and tout.index in o.outputs), None)
         qout = graph.tensors[op.inputs[0]].quant if op is not None else None
     return qin, qout
+
+
+def image_input(graph: Graph) -> bool:
+    """The model takes one square image (1, S, S, 1 or 3): camera frames, golden images and pixel
+    preprocessing apply. Other inputs (a (1, 49, 10, 1) MFCC map, a flat tensor) are tensors."""
+    shape = tuple(graph.tensors[graph.inputs[0]].shape)
+    return len(shape) == 4 and shape[1] == shape[2] and shape[3] in (1, 3)

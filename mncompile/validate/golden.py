@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from mncompile.errors import InvalidOptionError
-from mncompile.graph.edges import io_quant  # noqa: F401  (re-exported: emit, validate)
+from mncompile.graph.edges import image_input, io_quant  # noqa: F401  (io_quant re-exported: emit, validate)
 from mncompile.graph.ir import Quant
 from mncompile.graph.verified import VerifiedModel
 from mncompile.model.info import ModelInfo
@@ -130,10 +130,11 @@ def golden_vectors(model: VerifiedModel, info: ModelInfo | None, count: int = DE
     graph = model.graph
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     kind = "float32" if tin.dtype == "FLOAT32" else "int8"
-    if len(tin.shape) == 4:
+    asked = images is not None or dataset is not None or camera != CameraOptions()
+    if len(tin.shape) == 4 and (asked or image_input(graph)):
         extra = _image_vectors(model, info, count, dataset, preprocessing, camera, images, class_names, reporter)
     else:
-        if images is not None or dataset is not None or camera != CameraOptions():
+        if asked:
             raise InvalidOptionError(f"{model.name} has a {list(tin.shape)} input, and golden images, datasets and "
                                      "camera frames are images",
                                      hint="leave out --golden-images, --dataset and --camera-*/--resize: the golden "
