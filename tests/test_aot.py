@@ -202,6 +202,41 @@ def test_generated_c_compiles_warning_free_on_the_host_and_matches_tflm(tflite_z
         assert np.array_equal(out, want[0])
 
 
+def test_depthwise_of_one_channel_runs_as_a_convolution_and_matches_tflm(tmp_path):
+    """A depthwise layer over one input channel with depth multiplier 8 (TFLM's person_detect starts
+    so) lowers to mn_conv2d_s8 with the filter read as [8, 3, 3, 1]; portable and DSP-path (emulated)
+    builds of model.c equal the TFLM host interpreter."""
+    import tflite_writer as writer
+
+    from mncompile.validate.emulate import emulate
+
+    if shutil.which("gcc") is None:
+        pytest.skip("host gcc is not installed")
+    rng = np.random.default_rng(8)
+    filt = rng.integers(-127, 128, (1, 3, 3, 8)).astype(np.int8)
+    model = verified(writer.depthwise_conv2d((1, 11, 11, 1), (0.02, -7), filt, list(rng.uniform(0.002, 0.02, 8)),
+                                             rng.integers(-900, 900, 8).astype(np.int32), (0.05, 4), (2, 2), "SAME",
+                                             (1, 1), 8, "RELU6"))
+    program = generate(model)
+    assert program.kernels == ("mn_conv2d_s8",) and "one input channel: run as a convolution" in program.model_c
+    x = rng.integers(-128, 128, (3, 11, 11, 1)).astype(np.int8)
+    want = emulate(model, x, "tflm").reshape(3, -1)
+    (tmp_path / "model.c").write_text(program.model_c)
+    (tmp_path / "model.h").write_text(program.model_h)
+    for k, defines in enumerate(([], ["-DMN_KERNELS_EMULATE_DSP"])):
+        lib = tmp_path / f"model{k}.so"
+        proc = subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", *defines,
+                               f"-I{KERNELS}", f"-I{tmp_path}", str(tmp_path / "model.c"),
+                               *map(str, sorted(KERNELS.glob("*.c"))), "-o", str(lib)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        so = ctypes.CDLL(str(lib))
+        for v in range(3):
+            xin = np.ascontiguousarray(x[v])
+            out = np.zeros(program.output_bytes, np.int8)
+            assert so.model_invoke(xin.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p)) == 0
+            assert np.array_equal(out, want[v]), (defines, v)
+
+
 # ---------------------------------------------------------------------------------------------
 # the arena: in-place depthwise, lower bound, TFLM
 

@@ -157,6 +157,10 @@ def _quantization(t: Tensor, q, source: str) -> None:
     odd = next((z for z in zero_points if not lo <= z <= hi), None)
     if odd is not None:
         raise _error(source, f"{_tensor(t)} is {t.dtype} with the zero point {odd}, outside [{lo}, {hi}]")
+    if t.is_constant and t.dtype in ("INT32", "INT64"):
+        # a bias: TFLM's kernels read its values only, never its quantization (TFLM's own
+        # person_detect.tflite gives its rank-1 depthwise biases quantized_dimension 3)
+        return
     axis = int(q.quantizedDimension)
     if t.shape and not 0 <= axis < len(t.shape):
         raise _error(source, f"{_tensor(t)} has quantized_dimension {axis}, and its rank is {len(t.shape)}")

@@ -229,16 +229,29 @@ def _dw_geometry(g: Graph, op: Op):
 
 
 def lower_depthwise(g: Graph, op: Op, fold=None) -> KernelCall:
-    """mn_depthwise_conv_s8; `fold`: a PAD folded into this node (`_read_through`)."""
+    """mn_depthwise_conv_s8; `fold`: a PAD folded into this node (`_read_through`). One input channel
+    (any depth multiplier: TFLM's person_detect starts so) is a CONV_2D with out_c = depth multiplier
+    and the filter [1, KH, KW, O] read as [O, KH, KW, 1]: the same sums and requantization, on the
+    convolution's faster kernels."""
     x, w, bias, y = _operands(g, op)
     n, h, wd, cin, o, kh, kw, dm, geo, p = _dw_geometry(g, op)
     lo.symmetric(op, w)
     req = qm.conv_params(*lo.quant(op, x, "input"), w.quant.scales, *lo.quant(op, y, "output"), lo.act(op),
                          channels=o)
     biases = lo.bias_table(g, op, bias, o)
-    tables = [ConstTable("filter", "int8_t", lo.constant(g, op, w), f"filter {w.shape}"), *biases,
-              *lo.requant_tables(req)]
+    filt = lo.constant(g, op, w)
     src, geo, note = _read_through(g, op, x, geo, fold)
+    if cin == 1:
+        rows = np.ascontiguousarray(filt.reshape(kh, kw, o).transpose(2, 0, 1))
+        folded = qm.folded_bias(rows, biases[0].values if biases else None, req.in_offset)
+        tables = [ConstTable("filter", "int8_t", rows, f"filter {w.shape} as [{o}, {kh}, {kw}, 1]"),
+                  ConstTable("bias_sum", "int32_t", folded.astype(np.int64),
+                             "bias + input offset x filter row sum (int32, wrapping)"), *lo.requant_tables(req)]
+        return KernelCall(op.index, op.kind, "mn_conv2d_s8", "mn_conv_params",
+                          tuple(_conv_fields(n, src.shape[1], src.shape[2], 1, geo, o, kh, kw, p, req) + _tail([])
+                                + [("bias_sum", Table("bias_sum"))]), tuple(tables), (lo.tensor(src), lo.tensor(y)),
+                          f", {lo.act(op)}{note}, one input channel: run as a convolution")
+    tables = [ConstTable("filter", "int8_t", filt, f"filter {w.shape}"), *biases, *lo.requant_tables(req)]
     return KernelCall(op.index, op.kind, "mn_depthwise_conv_s8", "mn_dw_params",
                       tuple(_conv_fields(n, src.shape[1], src.shape[2], cin, geo, o, kh, kw, p, req, dm)
                             + _tail(biases)), tuple(tables),
