@@ -423,6 +423,33 @@ def test_conv2d_1x1_fast_path_matches_tflm(lib, tflm, case):
         np.testing.assert_array_equal(run_conv(lib, case, fn, folded=True), expected)
 
 
+def test_dead_channel_takes_the_fast_requantization_and_matches_tflm(lib, tflm):
+    """A channel whose effective scale is below 2^-32 has the multiplier (0, 0), which alone would send
+    the layer down the general requantization; the code generator's tables give it the right shift 2
+    (`lowering.requant_tables`), where the one-multiply path also yields 0: TFLM's outputs either way."""
+    from mncompile.graph.ops import lowering
+
+    rng = np.random.default_rng(3)
+    ws = [0.01, 1e-13, 0.02, 0.005]
+    case = {"x_shape": (1, 5, 6, 12), "filter": weights_array(rng, (4, 1, 1, 12)), "w_scales": ws,
+            "bias": rng.integers(-500, 500, 4).astype(np.int32), "in_q": (0.05, 7), "out_q": (0.3, -3),
+            "stride": (1, 1), "dilation": (1, 1), "padding": "SAME", "act": "NONE", "x": int8_array(rng, (1, 5, 6, 12))}
+    expected = tflm.run(conv_model(case), case["x"])
+    req = qm.conv_params(0.05, 7, ws, 0.3, -3, "NONE", channels=4)
+    assert req.multipliers[1] == 0 and req.shifts[1] == 0
+    tables = {t.name: t.values for t in lowering.requant_tables(req)}
+    assert int(tables["shift"][1]) == -2 and lowering.fast_requant({"act_min": -128, "act_max": 127}, tables)
+    for fn in ("mn_conv2d_1x1_s8", "mn_conv2d_generic_s8"):
+        for folded in (False, True):
+            keep: list = []
+            p = conv_struct(case, case["x_shape"], case["filter"], case["bias"], keep, folded)
+            shift = tables["shift"].astype(np.int32)
+            p.out_shift = p32(shift)
+            out = np.full(expected.shape, 99, dtype=np.int8)
+            assert getattr(lib, fn)(ctypes.byref(p), p8(case["x"]), p8(out)) == 0
+            np.testing.assert_array_equal(out, expected)
+
+
 def test_conv2d_1x1_fast_path_refuses_other_geometry(lib):
     case = {"x_shape": (1, 4, 4, 2), "filter": np.ones((3, 3, 3, 2), np.int8), "w_scales": [0.01], "bias": None,
             "in_q": (0.1, 0), "out_q": (0.1, 0), "stride": (1, 1), "dilation": (1, 1), "padding": "SAME",

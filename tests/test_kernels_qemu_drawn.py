@@ -4,7 +4,8 @@ outputs, and one firmware per variant checks every case byte for byte on the tar
 
 - portable C (``MN_KERNELS_PORTABLE``) on mps2-an386 (Cortex-M4);
 - the DSP extension on mps2-an386 (M4), mps2-an500 (M7), mps2-an505 (M33), and on mps3-an547 (M55)
-  with ``MN_KERNELS_NO_MVE``;
+  with ``MN_KERNELS_NO_MVE``; on mps2-an500 also compiled for the fast requantization only
+  (``MN_KERNELS_REQUANT_ANY=0``, as a generated project whose layers all take it);
 - Helium (MVE) on mps3-an547.
 
 CONV_2D (general and pointwise, with ``bias`` and with the code generator's ``bias_sum``),
@@ -42,6 +43,9 @@ VARIANTS = {  # name: (machine, cpu flags, defines, MN_KERNELS_DSP, MN_KERNELS_M
     "portable (mps2-an386)": ("mps2-an386", M4, ("-DMN_KERNELS_PORTABLE",), 0, 0),
     "dsp (mps2-an386)": ("mps2-an386", M4, (), 1, 0),
     "dsp (mps2-an500)": ("mps2-an500", "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16", (), 1, 0),
+    # a generated project whose layers all requantize the fast way: other calls take the portable loops
+    "dsp fast-only (mps2-an500)": ("mps2-an500", "-mcpu=cortex-m7 -mthumb -mfloat-abi=hard -mfpu=fpv5-d16",
+                                   ("-DMN_KERNELS_REQUANT_ANY=0",), 1, 0),
     "dsp (mps2-an505)": ("mps2-an505", "-mcpu=cortex-m33 -mthumb -mfloat-abi=hard -mfpu=fpv5-sp-d16", (), 1, 0),
     "dsp (mps3-an547)": ("mps3-an547", "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard", ("-DMN_KERNELS_NO_MVE",), 1, 0),
     "mve (mps3-an547)": ("mps3-an547", "-mcpu=cortex-m55 -mthumb -mfloat-abi=hard", (), 1, 1),

@@ -290,19 +290,25 @@ static void mn_conv_s16_fast(const mn_conv_params *p, const int32_t *s, int32_t 
     mn_conv_s16_body(p, s, n, out, 1);
 }
 
+#if MN_KERNELS_REQUANT_ANY
 static void mn_conv_s16_any(const mn_conv_params *p, const int32_t *s, int32_t n, int8_t *out)
 {
     mn_conv_s16_body(p, s, n, out, 0);
 }
+#endif
 
 /* four consecutive output pixels (out, out + out_c, ...) from the rows widened in s */
 static void mn_conv_s16(const mn_conv_params *p, const mn_requant_ctx *q, const int32_t *s, int32_t n, int8_t *out)
 {
-    if (q->fast) {
-        mn_conv_s16_fast(p, s, n, out);
-    } else {
+#if MN_KERNELS_REQUANT_ANY
+    if (!q->fast) {
         mn_conv_s16_any(p, s, n, out);
+        return;
     }
+#else
+    (void)q; /* the callers take the direct loop unless q->fast */
+#endif
+    mn_conv_s16_fast(p, s, n, out);
 }
 #endif
 
@@ -311,19 +317,28 @@ static void mn_conv_2px_fast(const mn_conv_params *p, const int8_t *x0, int32_t 
     mn_conv_2px_body(p, x0, n, out0, out1, 1);
 }
 
+#if MN_KERNELS_REQUANT_ANY || !MN_KERNELS_DSP
+#define MN_CONV_2PX_ANY 1
 static void mn_conv_2px_any(const mn_conv_params *p, const int8_t *x0, int32_t n, int8_t *out0, int8_t *out1)
 {
     mn_conv_2px_body(p, x0, n, out0, out1, 0);
 }
+#else
+#define MN_CONV_2PX_ANY 0
+#endif
 
 static void mn_conv_2px(const mn_conv_params *p, const mn_requant_ctx *q, const int8_t *x0, int32_t n, int8_t *out0,
                         int8_t *out1)
 {
-    if (q->fast) {
-        mn_conv_2px_fast(p, x0, n, out0, out1);
-    } else {
+#if MN_CONV_2PX_ANY
+    if (!q->fast) {
         mn_conv_2px_any(p, x0, n, out0, out1);
+        return;
     }
+#else
+    (void)q; /* the callers take the direct loop unless q->fast */
+#endif
+    mn_conv_2px_fast(p, x0, n, out0, out1);
 }
 
 /* One row x0 (n bytes) times every filter row: out0[oc]. */
@@ -499,6 +514,12 @@ int mn_conv2d_generic_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
     n = p->k_h * p->k_w * p->in_c;
     q = mn_requant_init(p->out_mult, p->out_shift, p->out_c, p->out_offset, p->act_min, p->act_max);
 #if MN_KERNELS_DSP
+#if !MN_KERNELS_REQUANT_ANY
+    if (!q.fast) { /* the GEMM cores are compiled for the fast requantization only */
+        mn_conv_direct(p, in, out);
+        return MN_OK;
+    }
+#endif
     if (p->k_h <= 4 * MN_CONV_GEMM_MAX && p->k_w <= 4 * MN_CONV_GEMM_MAX && p->in_c <= 4 * MN_CONV_GEMM_MAX &&
         n <= 4 * MN_CONV_GEMM_MAX && p->in_offset >= -127 && p->in_offset <= 128) {
         mn_conv_generic_dsp(p, &q, in, out, n);
@@ -552,6 +573,12 @@ int mn_conv2d_1x1_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
     pixels = (size_t)p->batches * (size_t)p->in_h * (size_t)p->in_w;
     px = 0;
 #if MN_KERNELS_DSP
+#if !MN_KERNELS_REQUANT_ANY
+    if (!q.fast) { /* the GEMM cores are compiled for the fast requantization only */
+        mn_conv_direct(p, in, out);
+        return MN_OK;
+    }
+#endif
     if (p->in_c <= MN_CONV_GEMM_MAX) {
         int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
         const int32_t off = mn_conv_off(p);

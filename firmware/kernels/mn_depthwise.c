@@ -212,10 +212,14 @@ static void mn_dw_pixels_dsp_fast(const mn_dw_params *p, const int8_t *in, int8_
     mn_dw_pixels_dsp_body(p, in, out, 1);
 }
 
+#if MN_KERNELS_REQUANT_ANY
 static void mn_dw_pixels_dsp_any(const mn_dw_params *p, const int8_t *in, int8_t *out)
 {
     mn_dw_pixels_dsp_body(p, in, out, 0);
 }
+#else
+static void mn_dw_pixels(const mn_dw_params *p, const int8_t *in, int8_t *out);
+#endif
 
 static void mn_dw_pixels_dsp(const mn_dw_params *p, const int8_t *in, int8_t *out)
 {
@@ -224,7 +228,11 @@ static void mn_dw_pixels_dsp(const mn_dw_params *p, const int8_t *in, int8_t *ou
     if (q.fast) {
         mn_dw_pixels_dsp_fast(p, in, out);
     } else {
+#if MN_KERNELS_REQUANT_ANY
         mn_dw_pixels_dsp_any(p, in, out);
+#else
+        mn_dw_pixels(p, in, out); /* the DSP path is compiled for the fast requantization only */
+#endif
     }
 }
 #endif

@@ -12,4 +12,11 @@
 #define MN_CONV_GEMM_MAX 256
 #endif
 
+/* 0: every CONV_2D and DEPTHWISE_CONV_2D of the model requantizes the fast way (one 64-bit
+ * multiply-accumulate, the whole int8 range): the DSP paths are then compiled for it alone, and a
+ * call that needs the general requantization takes the portable loops (correct, slower). */
+#ifndef MN_KERNELS_REQUANT_ANY
+#define MN_KERNELS_REQUANT_ANY 1
+#endif
+
 #endif /* MN_KERNELS_CONFIG_H */

@@ -254,6 +254,14 @@ def conv_gemm_max(calls: tuple[KernelCall, ...]) -> int:
     return max(4, -(-max(fitting, default=4) // 4) * 4)
 
 
+def requant_any(calls: tuple[KernelCall, ...]) -> int:
+    """MN_KERNELS_REQUANT_ANY: 1 when a convolution needs the general requantization."""
+    from mncompile.graph.ops.lowering import fast_requant
+
+    convs = (c for c in calls if c.kernel in ("mn_conv2d_s8", "mn_depthwise_conv_s8"))
+    return int(not all(fast_requant(dict(c.fields), {t.name: t.values for t in c.tables}) for c in convs))
+
+
 def kernels_config_h(calls: tuple[KernelCall, ...], name: str) -> str:
     """The project's firmware/kernels/mn_kernels_config.h: the kernels' build-time sizes for this model."""
     return "\n".join([
@@ -262,4 +270,6 @@ def kernels_config_h(calls: tuple[KernelCall, ...], name: str) -> str:
         "#ifndef MN_KERNELS_CONFIG_H", "#define MN_KERNELS_CONFIG_H", "",
         "/* the largest CONV_2D depth (k_h * k_w * in_c) up to " + f"{CONV_GEMM_CAP}: the DSP path's stack buffers */",
         "#ifndef MN_CONV_GEMM_MAX", f"#define MN_CONV_GEMM_MAX {conv_gemm_max(calls)}", "#endif", "",
+        "/* 0: every convolution requantizes the fast way (the DSP paths are compiled for it alone) */",
+        "#ifndef MN_KERNELS_REQUANT_ANY", f"#define MN_KERNELS_REQUANT_ANY {requant_any(calls)}", "#endif", "",
         "#endif /* MN_KERNELS_CONFIG_H */", ""])

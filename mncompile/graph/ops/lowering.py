@@ -79,9 +79,20 @@ def bias_table(g: Graph, op: Op, bias: Tensor | None, channels: int) -> list[Con
 
 
 def requant_tables(req: qm.ChannelRequant) -> list[ConstTable]:
+    """The multipliers and shifts. A channel whose multiplier is 0 (an effective scale below 2^-32,
+    flushed to (0, 0) as TFLM does) requantizes every sum to 0 at any shift; it gets the right shift 2,
+    where the kernels' one-multiply requantization applies and gives that same 0, so one dead channel
+    does not send its layer down the general path."""
+    shifts = [-2 if m == 0 else s for m, s in zip(req.multipliers, req.shifts, strict=True)]
     return [ConstTable("mult", "int32_t", np.array(req.multipliers, dtype=np.int64), "requantization multipliers"),
-            ConstTable("shift", "int32_t", np.array(req.shifts, dtype=np.int64),
-                       "requantization shifts (> 0: left)")]
+            ConstTable("shift", "int32_t", np.array(shifts, dtype=np.int64), "requantization shifts (> 0: left)")]
+
+
+def fast_requant(fields: dict, tables: dict) -> bool:
+    """Whether a convolution's requantization takes the kernels' fast way (mn_requant_init): the
+    whole int8 range and, per channel, a multiplier >= 0 with a right shift of 2 to 31."""
+    return fields["act_min"] == -128 and fields["act_max"] == 127 and all(
+        int(m) >= 0 and 2 <= -int(s) <= 31 for m, s in zip(tables["mult"], tables["shift"], strict=True))
 
 
 def tensor(t: Tensor) -> Arg:
