@@ -107,6 +107,16 @@ def dw_geometries(rng: np.random.Generator):
         shape = (int(rng.integers(1, 3)), int(rng.integers(5, 12)), int(rng.integers(5, 12)),
                  int(rng.integers(1, 20)))
         yield shape, dm, k, stride, dilation, str(rng.choice(["SAME", "VALID"]))
+    # the channel-planar path (maps of 100 or more output pixels, and every in-place call)
+    yield (1, 10, 10, 100), 1, (3, 3), (1, 1), (1, 1), "SAME"  # two chunks of channels
+    yield (1, 12, 12, 5), 1, (3, 3), (1, 1), (1, 1), "VALID"
+    yield (1, 21, 21, 8), 1, (3, 3), (2, 2), (1, 1), "SAME"
+    yield (1, 10, 11, 6), 1, (5, 5), (1, 1), (1, 1), "SAME"
+    yield (1, 14, 14, 4), 1, (3, 3), (1, 1), (2, 2), "SAME"
+    yield (2, 11, 24, 7), 1, (2, 3), (1, 2), (1, 1), "SAME"
+    yield (1, 16, 13, 33), 1, (3, 1), (2, 1), (1, 1), "VALID"
+    yield (1, 5, 5, 70), 1, (3, 3), (1, 1), (1, 1), "SAME"  # small: the four-channel path (in place: planar)
+    yield (1, 3, 1030, 2), 1, (3, 3), (1, 1), (1, 1), "SAME"  # rows beyond MN_DW_MVE_BUF: per-pixel path
 
 
 def act(rng: np.random.Generator) -> str:
