@@ -450,6 +450,21 @@ def test_dead_channel_takes_the_fast_requantization_and_matches_tflm(lib, tflm):
             np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("depth, out_c", [(8, 16), (16, 32), (8, 3), (16, 48)])
+def test_shallow_pointwise_path_matches_tflm(lib, tflm, depth, out_c):
+    """Depth 8 and 16 with the fast requantization take the one-pixel path with a widened filter
+    table (the last shape's table is too large: the four-pixel GEMM); bias and bias_sum."""
+    rng = np.random.default_rng(depth * 100 + out_c)
+    ws = [float(np.float32(v)) for v in rng.uniform(0.002, 0.02, out_c)]
+    case = {"x_shape": (1, 7, 5, depth), "filter": weights_array(rng, (out_c, 1, 1, depth)), "w_scales": ws,
+            "bias": rng.integers(-3000, 3000, out_c).astype(np.int32), "in_q": (0.04, -9), "out_q": (0.05, 6),
+            "stride": (1, 1), "dilation": (1, 1), "padding": "SAME", "act": "NONE",
+            "x": int8_array(rng, (1, 7, 5, depth))}
+    expected = tflm.run(conv_model(case), case["x"])
+    for folded in (False, True):
+        np.testing.assert_array_equal(run_conv(lib, case, "mn_conv2d_1x1_s8", folded), expected)
+
+
 def test_conv2d_1x1_fast_path_refuses_other_geometry(lib):
     case = {"x_shape": (1, 4, 4, 2), "filter": np.ones((3, 3, 3, 2), np.int8), "w_scales": [0.01], "bias": None,
             "in_q": (0.1, 0), "out_q": (0.1, 0), "stride": (1, 1), "dilation": (1, 1), "padding": "SAME",
@@ -1220,6 +1235,7 @@ def target_cases(tflm) -> str:
                                                                                  (33, 9), (64, 16))]
     # depths around the DSP path's widened-GEMM limit (MN_CONV_GEMM_MAX, 256 by default)
     geometries += [((1, 3, 3, 130), 12, (1, 1), (1, 1), "SAME"), ((1, 2, 3, 300), 5, (1, 1), (1, 1), "SAME"),
+                   ((1, 5, 6, 8), 16, (1, 1), (1, 1), "SAME"), ((1, 4, 5, 16), 20, (1, 1), (1, 1), "SAME"),
                    ((1, 7, 6, 20), 9, (3, 3), (1, 1), "SAME"), ((1, 6, 5, 32), 6, (3, 3), (2, 1), "SAME")]
     for k, (xs, o, ksz, stride, padding) in enumerate(geometries):
         in_q, ws, out_q = scales(o, ksz[0] * ksz[1] * xs[3], per_channel=k % 3 != 2)

@@ -554,6 +554,73 @@ int mn_conv2d_generic_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
     return MN_OK;
 }
 
+#if MN_KERNELS_DSP
+/* Shallow pointwise layers (depth 8 or 16), fast requantization: the four-pixel GEMM spends more on
+ * each output channel's set-up than on its 8-16 MACs there. One pixel at a time instead, its input
+ * widened into registers, against a stack table per output channel of {start, multiplier,
+ * 2^(e1-1), e1} and the filter row already widened: per output 1 LDM, n/4 LDRD, n/2 SMLAD and the
+ * requantization of mn_mbqm_right. */
+#define MN_SMALL_TABLE_WORDS 768
+
+MN_ALWAYS_INLINE int8_t mn_small_requant(int32_t acc, const int32_t *e, int32_t out_offset)
+{
+    const uint32_t lo = ((uint32_t)acc & 0x80000000u) | 0x40000000u;
+    const int32_t hi = e[2] + (acc >> 31);
+    const int64_t d = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
+    return (int8_t)mn_sat8(((int32_t)(((int64_t)acc * (int64_t)e[1] + d) >> 32) >> e[3]) + out_offset);
+}
+
+MN_ALWAYS_INLINE void mn_conv_small_body(const mn_conv_params *p, const int8_t *in, int8_t *out, size_t pixels,
+                                         const int32_t n)
+{
+    int32_t table[MN_SMALL_TABLE_WORDS];
+    const int32_t out_c = p->out_c, stride = 4 + n / 2, off16 = mn_dup16(mn_conv_off(p));
+    const int32_t out_offset = p->out_offset;
+    int32_t oc, k;
+    size_t px;
+    for (oc = 0; oc < out_c; ++oc) {
+        int32_t *e = table + oc * stride;
+        const int8_t *w = p->filter + (size_t)oc * (size_t)n;
+        const int32_t e1 = -p->out_shift[oc] - 1;
+        e[0] = mn_conv_start(p, oc);
+        e[1] = p->out_mult[oc];
+        e[2] = (int32_t)1 << (e1 - 1);
+        e[3] = e1;
+        for (k = 0; k < n / 4; ++k) {
+            const uint32_t v = mn_load4(w + 4 * k);
+            e[4 + 2 * k] = mn_even8(v);
+            e[5 + 2 * k] = mn_odd8(v);
+        }
+    }
+    for (px = 0; px < pixels; ++px, in += n) {
+        int32_t x[8];
+        const int32_t *e = table;
+        for (k = 0; k < n / 4; ++k) {
+            const uint32_t v = mn_load4(in + 4 * k);
+            x[2 * k] = mn_even16(v, off16);
+            x[2 * k + 1] = mn_odd16(v, off16);
+        }
+        for (oc = 0; oc < out_c; ++oc, e += stride) {
+            int32_t acc = e[0];
+            for (k = 0; k < n / 2; ++k) {
+                acc = mn_smlad(x[k], e[4 + k], acc);
+            }
+            *out++ = mn_small_requant(acc, e, out_offset);
+        }
+    }
+}
+
+static void mn_conv_small8(const mn_conv_params *p, const int8_t *in, int8_t *out, size_t pixels)
+{
+    mn_conv_small_body(p, in, out, pixels, 8);
+}
+
+static void mn_conv_small16(const mn_conv_params *p, const int8_t *in, int8_t *out, size_t pixels)
+{
+    mn_conv_small_body(p, in, out, pixels, 16);
+}
+#endif
+
 int mn_conv2d_1x1_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
 {
     size_t px, pixels;
@@ -579,6 +646,14 @@ int mn_conv2d_1x1_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
         return MN_OK;
     }
 #endif
+    if (q.fast && (p->in_c == 8 || p->in_c == 16) && p->out_c * (4 + p->in_c / 2) <= MN_SMALL_TABLE_WORDS) {
+        if (p->in_c == 8) {
+            mn_conv_small8(p, in, out, pixels);
+        } else {
+            mn_conv_small16(p, in, out, pixels);
+        }
+        return MN_OK;
+    }
     if (p->in_c <= MN_CONV_GEMM_MAX) {
         int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
         const int32_t off = mn_conv_off(p);
