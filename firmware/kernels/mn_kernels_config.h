@@ -19,4 +19,13 @@
 #define MN_KERNELS_REQUANT_ANY 1
 #endif
 
+/* The DSP paths for shallow convolutions (the code generator sets 0 where the model has none, to keep
+ * their code out of flash): 1x1 layers of depth 8 or 16, and other convolutions of depth up to 32. */
+#ifndef MN_CONV_SHALLOW_1X1
+#define MN_CONV_SHALLOW_1X1 1
+#endif
+#ifndef MN_CONV_SHALLOW_GENERIC
+#define MN_CONV_SHALLOW_GENERIC 1
+#endif
+
 #endif /* MN_KERNELS_CONFIG_H */

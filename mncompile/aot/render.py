@@ -262,6 +262,20 @@ def requant_any(calls: tuple[KernelCall, ...]) -> int:
     return int(not all(fast_requant(dict(c.fields), {t.name: t.values for t in c.tables}) for c in convs))
 
 
+def shallow_paths(calls: tuple[KernelCall, ...]) -> tuple[int, int]:
+    """(MN_CONV_SHALLOW_1X1, MN_CONV_SHALLOW_GENERIC): whether a CONV_2D is a 1x1 of depth 8 or 16
+    (stride 1, no padding), or another of depth at most 32."""
+    one, generic = 0, 0
+    for f in (dict(c.fields) for c in calls if c.kernel == "mn_conv2d_s8"):
+        pointwise = (f["k_h"], f["k_w"], f["stride_h"], f["stride_w"], f["pad_top"], f["pad_left"]) == (1, 1, 1, 1,
+                                                                                                          0, 0)
+        if pointwise and f["in_c"] in (8, 16):
+            one = 1
+        elif not pointwise and f["k_h"] * f["k_w"] * f["in_c"] <= 32:
+            generic = 1
+    return one, generic
+
+
 def kernels_config_h(calls: tuple[KernelCall, ...], name: str) -> str:
     """The project's firmware/kernels/mn_kernels_config.h: the kernels' build-time sizes for this model."""
     return "\n".join([
@@ -272,4 +286,7 @@ def kernels_config_h(calls: tuple[KernelCall, ...], name: str) -> str:
         "#ifndef MN_CONV_GEMM_MAX", f"#define MN_CONV_GEMM_MAX {conv_gemm_max(calls)}", "#endif", "",
         "/* 0: every convolution requantizes the fast way (the DSP paths are compiled for it alone) */",
         "#ifndef MN_KERNELS_REQUANT_ANY", f"#define MN_KERNELS_REQUANT_ANY {requant_any(calls)}", "#endif", "",
+        "/* the shallow convolutions' DSP paths this model uses (1x1 of depth 8 or 16; others of depth <= 32) */",
+        "#ifndef MN_CONV_SHALLOW_1X1", f"#define MN_CONV_SHALLOW_1X1 {shallow_paths(calls)[0]}", "#endif",
+        "#ifndef MN_CONV_SHALLOW_GENERIC", f"#define MN_CONV_SHALLOW_GENERIC {shallow_paths(calls)[1]}", "#endif", "",
         "#endif /* MN_KERNELS_CONFIG_H */", ""])
