@@ -96,13 +96,19 @@ static void mn_dw_channel(const mn_dw_params *p, const mn_requant_ctx *q, const 
         a3 = mn_smlatt(xo_, (w)[1], a3);                                                                           \
     } while (0)
 
+/* Words of the zero-point frame a small map's four channels are copied into (3x3 windows): up to
+ * (in_h + 2) x (in_w + 2) = 256, a 14x14 map. */
+#define MN_DW_PAD_WORDS 256
+
 /* `count` interior output pixels of a 3x3 window (dilation 1) along a row, four channels: xp is the
- * first pixel's top-left input word, xstep the input step between output pixels, o its output. */
+ * first pixel's top-left input word (ch: the input's bytes per pixel, row: per row), xstep the input
+ * step between output pixels, o the first output, ostep the output's bytes per pixel. */
 MN_ALWAYS_INLINE void mn_dw3x3_run(const int8_t *xp, size_t ch, size_t row, size_t xstep, const int32_t *wext,
-                                   int8_t *o, int32_t count, const int32_t *bias, const int32_t *mult,
-                                   const int32_t *shift, int32_t off16, const mn_requant_ctx *q, const int fast)
+                                   int8_t *o, size_t ostep, int32_t count, const int32_t *bias,
+                                   const int32_t *mult, const int32_t *shift, int32_t off16, const mn_requant_ctx *q,
+                                   const int fast)
 {
-    for (; count > 0; --count, xp += xstep, o += ch) {
+    for (; count > 0; --count, xp += xstep, o += ostep) {
         const int8_t *x = xp;
         int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
         MN_DW_TAP(x, wext);
@@ -152,6 +158,32 @@ MN_ALWAYS_INLINE void mn_dw_pixels_dsp_body(const mn_dw_params *p, const int8_t 
             mult[t] = p->out_mult[c + t];
             shift[t] = p->out_shift[c + t];
         }
+        if (is3x3 && (p->in_h + 2) * (p->in_w + 2) <= MN_DW_PAD_WORDS && p->pad_top <= 1 && p->pad_left <= 1) {
+            /* a small map: its four channels copied into a frame of the zero point (x + in_offset = 0),
+             * so every window, border ones too, runs the nine unrolled taps */
+            int32_t frame[MN_DW_PAD_WORDS];
+            const int32_t fw = p->in_w + 2;
+            const uint32_t zp = 0x01010101u * (uint32_t)(uint8_t)(int8_t)-p->in_offset;
+            for (b = 0; b < p->batches; ++b) {
+                const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * row + c;
+                int32_t y, x;
+                for (t = 0; t < (p->in_h + 2) * fw; ++t) {
+                    frame[t] = (int32_t)zp;
+                }
+                for (y = 0; y < p->in_h; ++y) {
+                    for (x = 0; x < p->in_w; ++x) {
+                        frame[(y + 1) * fw + x + 1] = (int32_t)mn_load4(in_b + (size_t)y * row + (size_t)x * (size_t)ch);
+                    }
+                }
+                for (oy = 0; oy < p->out_h; ++oy) {
+                    const int32_t fy = oy * p->stride_h - p->pad_top + 1, fx = 1 - p->pad_left;
+                    mn_dw3x3_run((const int8_t *)(frame + fy * fw + fx), 4, (size_t)fw * 4, (size_t)p->stride_w * 4,
+                                 wext, o, (size_t)ch, p->out_w, bias, mult, shift, off16, &q, fast);
+                    o += (size_t)p->out_w * (size_t)ch;
+                }
+            }
+            continue;
+        }
         for (b = 0; b < p->batches; ++b) {
             const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * row + c;
             for (oy = 0; oy < p->out_h; ++oy) {
@@ -169,8 +201,8 @@ MN_ALWAYS_INLINE void mn_dw_pixels_dsp_body(const mn_dw_params *p, const int8_t 
                             run = p->out_w - ox;
                         }
                         mn_dw3x3_run(in_b + (size_t)iy0 * row + (size_t)ix0 * (size_t)ch, (size_t)ch, row,
-                                     (size_t)p->stride_w * (size_t)ch, wext, o, run, bias, mult, shift, off16, &q,
-                                     fast);
+                                     (size_t)p->stride_w * (size_t)ch, wext, o, (size_t)ch, run, bias, mult, shift,
+                                     off16, &q, fast);
                         o += (size_t)run * (size_t)ch;
                         ox += run - 1;
                         continue;
