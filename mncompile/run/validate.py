@@ -161,8 +161,9 @@ def resolve_tflm(tflm_root: str | Path | None, build_dir: Path, project: Path, n
         root = Path(tflm_root).expanduser()
         if not (root / TFLM_MARKER).is_file():
             raise InvalidOptionError(f"{source} {root} is not a tflite-micro checkout (it has no {TFLM_MARKER})",
-                                     hint="git clone https://github.com/tensorflow/tflite-micro and run its "
-                                          "third_party_downloads (README: Testing against real TFLM)")
+                                     hint="lay out the pinned sources with scripts/tflm_sources.py (offline), or "
+                                          "clone tflite-micro and run its third_party_downloads (README: Testing "
+                                          "against real TFLM)")
         return root.resolve()
     if configured_tflm(build_dir) is not None:
         return None  # configured before: CMake's cache keeps that TFLM, nothing is downloaded

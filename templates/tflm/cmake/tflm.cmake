@@ -378,7 +378,8 @@ if(_mncompile_tflm_fetched AND NOT TFLM_THIRD_PARTY_DIR)
 endif()
 
 string(CONCAT _mncompile_tflm_fix_3p
-  "Run TFLM's `make -f tensorflow/lite/micro/tools/make/Makefile third_party_downloads` in "
+  "Lay out the pinned sources offline with mncompile's scripts/tflm_sources.py, or run TFLM's "
+  "`make -f tensorflow/lite/micro/tools/make/Makefile third_party_downloads` in "
   "${_mncompile_tflm_root}, or pass -DTFLM_THIRD_PARTY_DIR=<folder holding flatbuffers/, "
   "gemmlowp/ and ruy/>.")
 _mncompile_tflm_require("flatbuffers" "${_mncompile_tflm_3p}/flatbuffers"
