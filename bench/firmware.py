@@ -4,11 +4,14 @@
     .venv/bin/python bench/firmware.py [--backends aot-portable,aot-dsp,aot,tflm,tflm-cmsis]
                                        [--targets cortex-m4,...] [--model PATH ...] [--models-dir DIR]
                                        [--no-default-models] [--build-root DIR] [--markdown] [--summary]
+                                       [--layers N]
 
 One row per model x backend x target, all measured in the same run. Each project is written with
 `mncompile.emit.emit`, built and run on QEMU (-icount shift=0) and checked against its golden vectors
 with `mncompile.run.validate.run_project` (which calls `build_project`, `run_qemu` and
-`parse_firmware_output`). Progress goes to stderr, the tables to stdout.
+`parse_firmware_output`). Progress goes to stderr, the tables to stdout. `--layers N` emits the AOT
+projects with --profile (it adds under 0.01 % to their instructions) and prints each one's N slowest
+layers: what holds its instructions per MAC.
 
 Backends (kernel sets; default: all five, each skipped with a logged reason when it cannot run):
 - aot-portable: the AOT backend with CFLAGS -DMN_KERNELS_PORTABLE (plain C loops);
@@ -158,11 +161,15 @@ class Row:
     macs: int | None = None
     per_mac: float | None = None
     check: str = ""
+    layers: tuple = ()  # --layers: the slowest layers, (node, kind, MACs, instr/MAC, share), slowest first
 
 
 # --- one row ----------------------------------------------------------------------------
 
-def bench_one(model: Path, variant: Variant | str, target: str, root: Path, timeout: float) -> Row:
+def bench_one(model: Path, variant: Variant | str, target: str, root: Path, timeout: float,
+              layers: int = 0) -> Row:
+    """One row; `layers` > 0: an AOT project is emitted with --profile and the row keeps its `layers`
+    slowest layers (profiling adds under 0.01 % to the inference's instructions)."""
     variant = VARIANTS[variant] if isinstance(variant, str) else variant
     row = Row(model.stem, variant.name, target)
     # TFLM's library is the same for every model on a target: its projects share a build folder, so it is
@@ -178,7 +185,8 @@ def bench_one(model: Path, variant: Variant | str, target: str, root: Path, time
                 shutil.rmtree(objects)
     t0 = time.monotonic()
     log(f"{model.name} {variant.name} {target}: emit")
-    result = emit(model, target, project, backend=variant.backend, force=True)
+    profile = layers > 0 and variant.backend == "aot"
+    result = emit(model, target, project, backend=variant.backend, force=True, profile=profile)
     row.board = result.board.name
     # CMake prepends $CFLAGS/$CXXFLAGS to the toolchain's flags when it first configures a build folder.
     saved = {k: os.environ.get(k) for k in ("CFLAGS", "CXXFLAGS")}
@@ -205,6 +213,9 @@ def bench_one(model: Path, variant: Variant | str, target: str, root: Path, time
     row.instructions = run.instructions_per_inference
     row.macs = run.macs
     row.per_mac = run.instructions_per_mac
+    if profile and run.profile is not None:
+        timed = sorted((t for t in run.profile.layers if t.instructions), key=lambda t: -t.instructions)
+        row.layers = tuple((t.node, t.kind, t.macs, t.instructions_per_mac, t.share) for t in timed[:layers])
     log(f"{model.name} {variant.name} {target}: {row.check} in {time.monotonic() - t0:.0f} s")
     return row
 
@@ -275,6 +286,21 @@ def render_summary(rows: list[Row], markdown: bool, helium=is_helium) -> str:
     return table(SUMMARY_HEADER, body, set(range(2, 11)), markdown)
 
 
+LAYERS_HEADER = ("model", "backend", "target", "instr/MAC", "slowest layers: node kind (instr/MAC, share)")
+
+
+def render_layers(rows: list[Row], markdown: bool) -> str:
+    """Per profiled row, its slowest layers: what holds the whole model's instructions per MAC."""
+    def layer(t) -> str:
+        node, kind, macs, per_mac, share = t
+        cost = f"{per_mac:.2f}/MAC" if macs else "no MACs"
+        return f"{node} {kind} ({cost}, {100 * share:.0f}%)"
+
+    body = [(r.model, r.backend, r.target, "-" if r.per_mac is None else f"{r.per_mac:.2f}",
+             "; ".join(layer(t) for t in r.layers)) for r in rows if r.layers]
+    return table(LAYERS_HEADER, body, {3}, markdown)
+
+
 # --- command line -----------------------------------------------------------------------
 
 def unique_models(paths: list[Path]) -> list[Path]:
@@ -308,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds QEMU may run per firmware")
     p.add_argument("--markdown", action="store_true", help="print markdown tables")
     p.add_argument("--summary", action="store_true", help="also print the compact instr/MAC table")
+    p.add_argument("--layers", type=int, default=0, metavar="N",
+                   help="profile the AOT rows (emit --profile) and print each one's N slowest layers")
     args = p.parse_args(argv)
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -344,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
             for target in targets:
                 for variant in (v for v, t in jobs if t == target):
                     try:
-                        rows.append(bench_one(model, variant, target, root, args.timeout))
+                        rows.append(bench_one(model, variant, target, root, args.timeout, args.layers))
                     except MncompileError as exc:
                         log(f"{model.name} {variant.name} {target}: {exc.message}")
                         first = exc.message.splitlines()[0]
@@ -356,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary:
         print()
         print(render_summary(rows, args.markdown))
+    if args.layers > 0:
+        print()
+        print(render_layers(rows, args.markdown))
     return 0 if rows and all(r.check == "PASS" for r in rows) else 1
 
 

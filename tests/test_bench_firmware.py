@@ -100,7 +100,7 @@ def test_tflm_projects_share_a_build_folder_without_the_previous_application(tmp
 
     seen = []
 
-    def fake_emit(model, target, project, backend, force):
+    def fake_emit(model, target, project, backend, force, profile=False):
         seen.append(("emit", project, backend))
         return SimpleNamespace(board=SimpleNamespace(name="mps2-an500"))
 
@@ -174,3 +174,12 @@ def test_cpp_frames_are_found_under_the_mangled_names_call_edges_use(tmp_path):
     assert firmware_stack.deepest("_ZN6tflite16MicroInterpreter6InvokeEv", frames, calls, unknown) == (48, False)
     assert firmware_stack.deepest("_ZN6tflite16MicroInterpreterC1Ev", frames, calls, unknown) == (24, True)
     assert not unknown
+
+
+def test_layers_table_lists_each_profiled_rows_slowest_layers():
+    slow = Row("vww", "aot", "cortex-m7", per_mac=1.96, check="PASS",
+               layers=((0, "CONV_2D", 497664, 3.34, 0.113), (27, "AVERAGE_POOL_2D", 0, None, 0.002)))
+    text = bench.render_layers([slow, Row("vww", "tflm", "cortex-m7", per_mac=13.8, check="PASS")], markdown=True)
+    lines = text.splitlines()
+    assert len(lines) == 3  # header, rule, the one profiled row
+    assert lines[2] == "| vww | aot | cortex-m7 | 1.96 | 0 CONV_2D (3.34/MAC, 11%); 27 AVERAGE_POOL_2D (no MACs, 0%) |"
