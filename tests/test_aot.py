@@ -309,17 +309,20 @@ def test_project_tree_and_manifest(aot_projects, tmp_path):
         if rel.startswith("firmware/") and rel != "firmware/kernels/mn_kernels_config.h":
             assert (out / rel).read_bytes() == (REPO / rel).read_bytes(), rel
     # the kernels' sizes for this model: its deepest convolution
-    depth, one, generic = 0, 0, 0
+    depth, one, generic, words = 0, 0, 0, 4
     for block in re.findall(r"mn_conv_params L\d+ = \{([^}]*)\}", (out / "src/model.c").read_text()):
         f = {k: int(v) for k, v in re.findall(r"\.(\w+) = (-?\d+),", block)}
-        depth = max(depth, f["k_h"] * f["k_w"] * f["in_c"])
+        d = f["k_h"] * f["k_w"] * f["in_c"]
+        depth = max(depth, d)
         pointwise = f["k_h"] == f["k_w"] == f["stride_h"] == f["stride_w"] == 1 and f["pad_top"] == f["pad_left"] == 0
-        one |= pointwise and f["in_c"] in (8, 16)
-        generic |= not pointwise and f["k_h"] * f["k_w"] * f["in_c"] <= 32
+        table = f["out_c"] * (4 + (d + 3) // 4 * 2)
+        if table <= 768 and (d in (8, 16) if pointwise else d <= 32):
+            one, generic, words = one or pointwise, generic or not pointwise, max(words, table)
     config = (out / "firmware/kernels/mn_kernels_config.h").read_text()
     assert f"#define MN_CONV_GEMM_MAX {-(-depth // 4) * 4}" in config
     assert f"#define MN_CONV_SHALLOW_1X1 {int(one)}" in config
     assert f"#define MN_CONV_SHALLOW_GENERIC {int(generic)}" in config
+    assert f"#define MN_SMALL_TABLE_WORDS {words}" in config
     assert {f.split("/")[2] for f in files if f.startswith("firmware/boards/")} == {"mps2-an500"}
     cmake = (out / "CMakeLists.txt").read_text()
     assert "-Wall -Wextra -Werror" in cmake and "tflm" not in cmake.lower().replace("no tensorflow lite micro", "")

@@ -142,8 +142,8 @@ static void mn_conv_direct(const mn_conv_params *p, const int8_t *in, int8_t *ou
  * each pixel's patch widened into its slot (the last one to three pixels through int8 patches).
  * Deeper, up to 4 * MN_CONV_GEMM_MAX: two int8 patches in the same stack bytes, two pixels at a time
  * through the core that widens in the loop. */
-static void mn_conv_generic_dsp(const mn_conv_params *p, const mn_requant_ctx *q, const int8_t *in, int8_t *out,
-                                int32_t n)
+MN_NOINLINE static void mn_conv_generic_dsp(const mn_conv_params *p, const mn_requant_ctx *q, const int8_t *in,
+                                            int8_t *out, int32_t n)
 {
     union {
         int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
@@ -186,11 +186,38 @@ static void mn_conv_generic_dsp(const mn_conv_params *p, const mn_requant_ctx *q
 }
 #endif
 
-int mn_conv2d_generic_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
+/* The two-pixel core on int8 patches (n <= MN_CONV_PATCH_MAX): the portable build's path. */
+MN_NOINLINE static void mn_conv_generic_2px(const mn_conv_params *p, const mn_requant_ctx *q, const int8_t *in,
+                                            int8_t *out, int32_t n)
 {
     int8_t patch[2 * MN_CONV_PATCH_MAX];
-    int32_t b, oy, ox, n, k = 0;
+    int32_t b, oy, ox, k = 0;
     int8_t *pending = 0;
+    /* output pixels in order, two per GEMM call */
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                mn_conv_gather(p, in_b, oy, ox, (int8_t)-p->in_offset, patch + k * n);
+                if (k == 0) {
+                    pending = out;
+                    k = 1;
+                } else {
+                    mn_conv_2px(p, q, patch, n, pending, out);
+                    k = 0;
+                }
+                out += p->out_c;
+            }
+        }
+    }
+    if (k == 1) {
+        mn_conv_1px(p, q, patch, n, pending);
+    }
+}
+
+int mn_conv2d_generic_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
+{
+    int32_t n;
     mn_requant_ctx q;
     if (!mn_conv_valid(p) || in == 0 || out == 0) {
         return MN_EINVAL;
@@ -227,29 +254,30 @@ int mn_conv2d_generic_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
         mn_conv_direct(p, in, out);
         return MN_OK;
     }
-    /* output pixels in order, two per GEMM call */
-    for (b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = in + (size_t)b * (size_t)p->in_h * (size_t)p->in_w * (size_t)p->in_c;
-        for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox) {
-                mn_conv_gather(p, in_b, oy, ox, (int8_t)-p->in_offset, patch + k * n);
-                if (k == 0) {
-                    pending = out;
-                    k = 1;
-                } else {
-                    mn_conv_2px(p, &q, patch, n, pending, out);
-                    k = 0;
-                }
-                out += p->out_c;
-            }
-        }
-    }
-    if (k == 1) {
-        mn_conv_1px(p, &q, patch, n, pending);
-    }
+    mn_conv_generic_2px(p, &q, in, out, n);
     return MN_OK;
 }
 
+
+#if MN_KERNELS_DSP
+/* The 1x1 path's pixels four at a time through the widened GEMM; returns how many it did. */
+MN_NOINLINE static size_t mn_conv_1x1_wide(const mn_conv_params *p, const mn_requant_ctx *q, const int8_t *in,
+                                           int8_t *out, size_t pixels)
+{
+    int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
+    const size_t in_c = (size_t)p->in_c, out_c = (size_t)p->out_c;
+    const int32_t off = mn_conv_off(p);
+    size_t px;
+    int32_t j;
+    for (px = 0; px + MN_S16_PX <= pixels; px += MN_S16_PX) {
+        for (j = 0; j < MN_S16_PX; ++j) {
+            mn_s16_fill(in + (px + (size_t)j) * in_c, p->in_c, off, s, j);
+        }
+        mn_conv_s16(p, q, s, p->in_c, out + px * out_c);
+    }
+    return px;
+}
+#endif
 
 int mn_conv2d_1x1_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
 {
@@ -287,15 +315,7 @@ int mn_conv2d_1x1_s8(const mn_conv_params *p, const int8_t *in, int8_t *out)
     }
 #endif
     if (p->in_c <= MN_CONV_GEMM_MAX) {
-        int32_t s[MN_S16_WORDS(MN_CONV_GEMM_MAX)];
-        const int32_t off = mn_conv_off(p);
-        int32_t j;
-        for (; px + MN_S16_PX <= pixels; px += MN_S16_PX) {
-            for (j = 0; j < MN_S16_PX; ++j) {
-                mn_s16_fill(in + (px + (size_t)j) * in_c, p->in_c, off, s, j);
-            }
-            mn_conv_s16(p, &q, s, p->in_c, out + px * out_c);
-        }
+        px = mn_conv_1x1_wide(p, &q, in, out, pixels);
     }
 #endif
     for (; px + 2 <= pixels; px += 2) {

@@ -28,9 +28,17 @@ static inline int32_t mn_conv_off(const mn_conv_params *p)
 #define MN_S16_PX 4
 #define MN_S16_WORDS(n) (2 * ((n) & ~3) + MN_S16_PX * ((n) & 3))
 
-/* Words of the shallow paths' per-channel table, and their largest depth (generic convolutions). */
-#define MN_SMALL_TABLE_WORDS 768
+/* The shallow paths' largest depth (generic convolutions); their per-channel table holds
+ * MN_SMALL_TABLE_WORDS words (mn_kernels_config.h). */
 #define MN_CONV_TABLE_DEPTH 32
+
+/* A function whose stack buffers must not join its caller's frame (the static stack bound adds the
+ * frames along the deepest call chain; inlined, the buffers of paths never taken together add up). */
+#if defined(__GNUC__)
+#define MN_NOINLINE __attribute__((noinline))
+#else
+#define MN_NOINLINE
+#endif
 
 /* mn_conv.c: the receptive field of output pixel (oy, ox) of batch `in_b` as k_h * k_w * in_c bytes
  * in filter order, taps outside the image holding `pad` */

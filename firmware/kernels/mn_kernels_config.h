@@ -27,5 +27,10 @@
 #ifndef MN_CONV_SHALLOW_GENERIC
 #define MN_CONV_SHALLOW_GENERIC 1
 #endif
+/* Words of their per-output-channel table on the stack: out_c * (4 + depth / 2), depth rounded up to
+ * a multiple of 4; a layer needing more takes the general paths. */
+#ifndef MN_SMALL_TABLE_WORDS
+#define MN_SMALL_TABLE_WORDS 768
+#endif
 
 #endif /* MN_KERNELS_CONFIG_H */
