@@ -190,7 +190,7 @@ def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult,
         extra = {"aot": program}
         run_model = model
     else:
-        arena = firmware_arena(planned)
+        arena = firmware_arena(planned, target.cpu)
         memory = check_budget(planned.planned_model.size, max(arena.reserved.values()), planned.io_bytes, target,
                               limits.budget, limits.ram, limits.flash)
         enforce(memory)

@@ -31,7 +31,7 @@ from mncompile.emit.context import template_context
 from mncompile.emit.manifest import MANIFEST_NAME, manifest_text, project_manifest
 from mncompile.emit.project import board_support_files, camera_files, copy_tree, render_tree
 from mncompile.files import write_tree
-from mncompile.plan import device_arena
+from mncompile.plan import HELIUM_CPUS, device_arena
 from mncompile.progress import Reporter
 from mncompile.resources import firmware_dir, templates_dir
 
@@ -43,7 +43,8 @@ def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResu
     """Write the AOT project of `inputs` (its `aot` is the generated program)."""
     tgt, board, program, planned, model = inputs.target, inputs.board, inputs.aot, inputs.plan, inputs.model
     reporter.stage("emit", f"AOT project for {tgt.name} (board {board.name}) in {out}")
-    tflm_arena = {k: device_arena(planned, k).total for k in ("reference", "cmsis-nn")}
+    mve = tgt.cpu in HELIUM_CPUS  # CMSIS-NN as built for a Helium core
+    tflm_arena = {k: device_arena(planned, k, mve=mve).total for k in ("reference", "cmsis-nn")}
     arena = program.arena_bytes
     reporter.info(f"AOT arena {arena:,} B ({_layers(len(program.memory.inplace))} in place); layer-wise "
                   f"lower bound {planned.lower_bound:,} B; TFLM arena {tflm_arena['reference']:,} B")

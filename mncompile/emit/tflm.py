@@ -19,19 +19,16 @@ from mncompile.emit.project import board_support_files, camera_files, render_tre
 from mncompile.errors import ModelError
 from mncompile.files import write_tree
 from mncompile.graph.support import tflm_resolver_methods
-from mncompile.plan import ARENA_MARGIN_BYTES
+from mncompile.plan import ARENA_MARGIN_BYTES, HELIUM_CPUS  # noqa: F401 (HELIUM_CPUS: re-exported)
 from mncompile.progress import Reporter
 from mncompile.resources import templates_dir
 
 NPU_TEMPLATES = "npu/"  # templates/tflm/npu/: the files only the NPU variant has
 VELA_DIR = "vela"  # where an NPU project keeps Vela's outputs
 ETHOSU_OP = "CUSTOM:ethos-u"
-# CMSIS-NN's kernels for Helium (MVE) cores request other buffers than its DSP kernels, which the
-# predictor models; on cortex-m55 VWW uses 82,340 B against the DSP figure's 82,276 B. The margin
-# covers that, and `mncompile run` checks the arena fits instead of comparing it.
-HELIUM_CPUS = ("cortex-m55", "cortex-m85")
-HELIUM_NOTE = ("not predicted: CMSIS-NN's Helium (MVE) kernels request buffers mncompile does not model; the figure "
-               "is the DSP kernels' and the reserved arena adds the margin")
+# CMSIS-NN's kernels for Helium (MVE) cores (`HELIUM_CPUS`) request other buffers than its DSP kernels;
+# `firmware_arena` predicts them for the target's CPU, so the "cmsis-nn" figure is exact there too
+# (its "runtime" says "cmsis-nn (Helium/MVE) kernels").
 
 
 def _align16(n: int) -> int:
@@ -51,8 +48,7 @@ def render_tflm(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitRes
     sections = {"plan": {k: v for k, v in planned.to_json().items() if k != "model"},
                 "arena": {"predicted_bytes": arena.predicted, "reserved_bytes": arena.reserved,
                           "prediction": {k: p.to_json() for k, p in arena.predictions.items()},
-                          **({"bounds": arena.bounds} if arena.bounds else {}),
-                          **({"not_predicted": {"cmsis-nn": HELIUM_NOTE}} if tgt.cpu in HELIUM_CPUS else {})}}
+                          **({"bounds": arena.bounds} if arena.bounds else {})}}
     digests, document = project_manifest(inputs, firmware_model.data, files, classes=context["label_names"],
                                          options={"arena_margin_bytes": ARENA_MARGIN_BYTES, "backend": "tflm"},
                                          sections=sections)

@@ -25,6 +25,8 @@ from mncompile.plan.verify import check_plan
 # prediction models (its persistent structs can grow by a few words per op). On that commit,
 # arena_used_bytes() equals the prediction exactly, which the firmware prints.
 ARENA_MARGIN_BYTES = 1024
+# Cores with Helium (MVE): CMSIS-NN is built with ARM_MATH_MVEI there and sizes its buffers so.
+HELIUM_CPUS = ("cortex-m55", "cortex-m85")
 
 
 @dataclass(frozen=True)
@@ -143,24 +145,25 @@ def write_plan_files(result: PlanResult, out: Path, extra: dict | None = None) -
     return files
 
 
-def device_arena(result: PlanResult, kernels: str = "reference") -> ArenaPrediction:
+def device_arena(result: PlanResult, kernels: str = "reference", mve: bool = False) -> ArenaPrediction:
     """The arena a 32-bit Cortex-M build of TFLM uses with our plan embedded and `kernels`
-    ("reference" or "cmsis-nn"): kernel scratch buffers are placed around the offline plan
-    exactly as TFLM's greedy planner places them."""
-    from mncompile.plan.arena import kernel_scratch_requests, measured_arena, modelled_ops
+    ("reference" or "cmsis-nn"; `mve`: CMSIS-NN built for a Helium core): kernel scratch buffers
+    are placed around the offline plan exactly as TFLM's greedy planner places them."""
+    from mncompile.plan.arena import kernel_persistent_bytes, kernel_scratch_requests, measured_arena, modelled_ops
     from mncompile.plan.planners import head_with_scratch
 
     if not result.exact:  # measured: the host figure, plus CMSIS-NN's scratch of the modelled operators
         modelled = set(modelled_ops())
         graph = result.graph
         known = Graph(graph.tensors, tuple(op for op in graph.ops if op.kind in modelled), graph.inputs, graph.outputs)
-        extra = sum(r.bytes for r in kernel_scratch_requests(known, kernels)) if kernels != "reference" else 0
+        extra = (sum(r.bytes for r in kernel_scratch_requests(known, kernels, mve))
+                 + kernel_persistent_bytes(known, kernels, mve)) if kernels != "reference" else 0
         host = dict(result.arena)["host-mncompile"]
         unmodelled = tuple(sorted({op.kind for op in graph.ops} - modelled))
         return measured_arena({"head": host.planned, "tail": host.persistent}, 4, kernels, unmodelled, extra)
-    scratch = [(r.op_index, r.bytes) for r in kernel_scratch_requests(result.graph, kernels)]
+    scratch = [(r.op_index, r.bytes) for r in kernel_scratch_requests(result.graph, kernels, mve)]
     head = head_with_scratch(result.buffers, result.ours, scratch)
-    return predict_arena(result.graph, head, pointer_size=4, kernels=kernels)
+    return predict_arena(result.graph, head, pointer_size=4, kernels=kernels, mve=mve)
 
 
 def _align16(n: int) -> int:
@@ -175,6 +178,7 @@ class FirmwareArena:
     predicted: dict  # kernels -> bytes
     reserved: dict
     predictions: dict  # kernels -> ArenaPrediction
+    mve: bool = False  # "cmsis-nn" as built for a Helium core (`HELIUM_CPUS`)
 
     @property
     def bounds(self) -> list[str]:
@@ -182,7 +186,11 @@ class FirmwareArena:
         return sorted(k for k, p in self.predictions.items() if not p.exact)
 
 
-def firmware_arena(result: PlanResult) -> FirmwareArena:
-    predictions = {k: device_arena(result, k) for k in KERNELS}
+def firmware_arena(result: PlanResult, cpu: str | None = None) -> FirmwareArena:
+    """The arena of a TFLM project for a core `cpu` (a target's; on a Helium core CMSIS-NN's MVE
+    kernels run, whose buffers differ from the DSP kernels')."""
+    mve = cpu in HELIUM_CPUS
+    predictions = {k: device_arena(result, k, mve=mve) for k in KERNELS}
     predicted = {k: p.total for k, p in predictions.items()}
-    return FirmwareArena(predicted, {k: _align16(v + ARENA_MARGIN_BYTES) for k, v in predicted.items()}, predictions)
+    return FirmwareArena(predicted, {k: _align16(v + ARENA_MARGIN_BYTES) for k, v in predicted.items()}, predictions,
+                         mve)

@@ -92,6 +92,14 @@ Kernel specifics (``kernels``):
   ``2 * cin * kh * kw`` bytes unless it is 3x3 with padding <= 1 (or has a depth
   multiplier), AVERAGE_POOL_2D requests ``4 * channels``. Other ops use the
   reference kernels.
+- "cmsis-nn" with ``mve`` (CMSIS-NN built for a Helium core, Cortex-M55/M85,
+  ``ARM_MATH_MVEI``): the ``_mve`` buffer sizes of `mncompile.graph.ops.cmsis_nn`
+  (conv im2col ``4 * ceil16(kh * kw * cin)``, its 1xN edge column, no 1x1 buffer;
+  depthwise ``4 * 124 * kh * kw``, or a one-input-channel layer run as a
+  convolution; no average pool buffer), and FULLY_CONNECTED outside its 1x1
+  path allocates its kernel sums (``4 * output depth``) as a persistent buffer
+  in Prepare, after its per-channel arrays: the term ``kernel_sums``
+  (`kernel_persistent_bytes`), part of 'Persistent buffer data'.
 
 Struct sizes
 ------------
@@ -142,7 +150,7 @@ and 1,024 B) leave the greedy plan at 73,728 B.
   activations; other operators, int16 SOFTMAX and int4 weights with CMSIS-NN raise
   `ModelError`. Not modelled:
   variable tensors, resource variables, compressed tensors, an offline plan,
-  CMSIS-NN on MVE cores (Cortex-M55/M85) or built with armclang.
+  CMSIS-NN built with armclang.
 """
 
 from __future__ import annotations
@@ -313,7 +321,7 @@ class _Runtime:
 
 
 def _runtime(pointer_size: int, kernels: str, compression: bool | None, recording: bool | None,
-             short_enums: bool | None) -> _Runtime:
+             short_enums: bool | None, mve: bool = False) -> _Runtime:
     if pointer_size not in (4, 8):
         raise InvalidOptionError(f"pointer size {pointer_size} is not modelled",
                                  hint="use 8 (the host interpreter) or 4 (a 32-bit Cortex-M build)")
@@ -325,7 +333,7 @@ def _runtime(pointer_size: int, kernels: str, compression: bool | None, recordin
     abi = Abi(X86_64.name if host else (ARM32_GCC.name if short_enums else ARM32_INT_ENUMS.name),
               pointer_size, 1 if short_enums else 4)
     return _Runtime(abi, host if compression is None else compression, host if recording is None else recording,
-                    kernels, wheel=host)
+                    f"{kernels} (Helium/MVE)" if mve and kernels == "cmsis-nn" else kernels, wheel=host)
 
 
 # ------------------------------------------------------------------------------------------
@@ -360,7 +368,7 @@ def modelled_ops() -> tuple[str, ...]:
     return tuple(sorted(k for k, spec in REGISTRY.items() if spec.tflm is not None))
 
 
-def _op_allocations(graph: Graph, op: Op, kernels: str) -> _OpAllocations:
+def _op_allocations(graph: Graph, op: Op, kernels: str, mve: bool = False) -> _OpAllocations:
     """What `op`'s kernel allocates, from its entry in the op registry (`mncompile.graph.ops`)."""
     from mncompile.graph.ops import spec_of
 
@@ -370,15 +378,24 @@ def _op_allocations(graph: Graph, op: Op, kernels: str) -> _OpAllocations:
                          hint=f"the predictor knows {', '.join(modelled_ops())}")
     tflm = spec.tflm
     cmsis = kernels == "cmsis-nn" and tflm.cmsis_op_data is not None
-    found = tflm.allocate(graph, op, cmsis)
+    found = tflm.allocate(graph, op, cmsis, mve)
     return _OpAllocations(tflm.builtin, tflm.cmsis_op_data if cmsis else tflm.op_data, found.prepare, found.scratch)
 
 
-def kernel_scratch_requests(graph: Graph, kernels: str = "reference") -> tuple[ScratchRequest, ...]:
-    """Every scratch buffer the kernels request in `Prepare`, in request order."""
+def kernel_scratch_requests(graph: Graph, kernels: str = "reference", mve: bool = False) -> tuple[ScratchRequest, ...]:
+    """Every scratch buffer the kernels request in `Prepare`, in request order (`mve`: CMSIS-NN
+    built for a Helium core)."""
     _runtime(8, kernels, None, None, None)
     return tuple(ScratchRequest(op.index, op.kind, size) for op in graph.ops
-                 for size in _op_allocations(graph, op, kernels).scratch)
+                 for size in _op_allocations(graph, op, kernels, mve).scratch)
+
+
+def kernel_persistent_bytes(graph: Graph, kernels: str = "reference", mve: bool = False) -> int:
+    """The persistent buffers the kernels' `Prepare` allocates besides the per-channel
+    quantization (CMSIS-NN's MVE kernel sums), each rounded up to the arena alignment."""
+    return sum(_align_up(nbytes, ARENA_ALIGNMENT) for op in graph.ops
+               for category, _, nbytes in _op_allocations(graph, op, kernels, mve).prepare
+               if category == "kernel_sums")
 
 
 # ------------------------------------------------------------------------------------------
@@ -389,12 +406,13 @@ RECORDED_CATEGORIES: dict[str, tuple[str, ...]] = {
     "TfLiteEvalTensor data": ("eval_tensors",),
     "Persistent TfLiteTensor data": ("io_tensors",),
     "Persistent TfLiteTensor quantization data": ("io_quantization",),
-    "Persistent buffer data": ("op_data", "per_channel_quantization", "io_tensor_tables"),
+    "Persistent buffer data": ("op_data", "per_channel_quantization", "kernel_sums", "io_tensor_tables"),
     "NodeAndRegistration struct": ("node_and_registrations",),
 }
 
 TERMS = ("allocator_objects", "bookkeeping", "eval_tensors", "node_and_registrations", "builtin_data", "op_data",
-         "per_channel_quantization", "scratch_handles", "io_tensor_tables", "io_tensors", "io_quantization")
+         "per_channel_quantization", "kernel_sums", "scratch_handles", "io_tensor_tables", "io_tensors",
+         "io_quantization")
 
 
 @dataclass(frozen=True)
@@ -428,6 +446,7 @@ class ArenaPrediction:
     builtin_data: int
     op_data: int
     per_channel_quantization: int
+    kernel_sums: int
     scratch_handles: int
     io_tensor_tables: int
     io_tensors: int
@@ -469,17 +488,18 @@ class ArenaPrediction:
 
 def predict_arena(graph: Graph, planned_bytes: int, pointer_size: int = 8, kernels: str = "reference", *,
                   compression: bool | None = None, recording: bool | None = None,
-                  short_enums: bool | None = None) -> ArenaPrediction:
+                  short_enums: bool | None = None, mve: bool = False) -> ArenaPrediction:
     """The arena TFLM needs for `graph` when its memory plan takes `planned_bytes`.
 
     pointer_size 8 models the tflite-micro Python interpreter on x86-64 (recording allocator,
     compression built in); 4 models a 32-bit Cortex-M build (plain MicroAllocator, no
-    compression, arm-none-eabi-gcc short enums). The keyword arguments override those defaults.
+    compression, arm-none-eabi-gcc short enums). The keyword arguments override those defaults;
+    `mve`: the "cmsis-nn" kernels as built for a Helium core (Cortex-M55/M85, ARM_MATH_MVEI).
     """
     if planned_bytes < 0:
         raise InvalidOptionError(f"planned bytes must be >= 0, got {planned_bytes}")
-    rt = _runtime(pointer_size, kernels, compression, recording, short_enums)
-    ops = [_op_allocations(graph, op, kernels) for op in graph.ops]
+    rt = _runtime(pointer_size, kernels, compression, recording, short_enums, mve)
+    ops = [_op_allocations(graph, op, kernels, mve) for op in graph.ops]
 
     def size(name: str) -> tuple[int, int]:
         return _layout(name, rt.abi, rt.compression, rt.wheel)

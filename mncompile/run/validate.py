@@ -477,7 +477,8 @@ def assess(proj: Project, tgt: Target, machine: str, firmware: FirmwareBuild, qe
     predicted = arena.get("predicted_bytes", {}).get(kernels)
     reserved = arena.get("reserved_bytes", {}).get(kernels)
     exact = kernels not in arena.get("bounds", ())  # an upper bound (a measured/derived arena) is no prediction
-    unpredicted = arena.get("not_predicted", {}).get(kernels)  # e.g. CMSIS-NN on a Helium core
+    # a manifest from an mncompile that did not model CMSIS-NN's Helium (MVE) buffers says so
+    unpredicted = arena.get("not_predicted", {}).get(kernels)
     if report.arena_used is not None and unpredicted is not None:
         of = f" of the {reserved:,} B reserved" if reserved is not None else ""
         notes.append(f"arena_used_bytes() is {report.arena_used:,} B{of}; {kernels}: {unpredicted}")

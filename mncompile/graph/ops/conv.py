@@ -105,27 +105,26 @@ def check_depthwise(g: Graph, op: Op) -> None:
     c.per_channel_axis(w, 3)
 
 
-def _cmsis_scratch(op: Op, in_shape, filter_shape, out_shape) -> list[int]:
-    """CMSIS-NN's buffer size for an int8 conv or depthwise conv on a DSP core (no MVE), GCC."""
-    pad_h, pad_w = c.tflm_padding(op, (in_shape[1], in_shape[2]), (filter_shape[1], filter_shape[2]))
-    kh, kw = filter_shape[1], filter_shape[2]
-    dilated = op.option("dilationHFactor", 1) != 1 or op.option("dilationWFactor", 1) != 1
-    if op.kind == "CONV_2D":
-        cin = filter_shape[3]
-        if pad_h == 0 and pad_w == 0 and kh == 1 and kw == 1 and not dilated and in_shape[3] == cin:
-            return []  # 1x1: arm_convolve_1x1_s8_fast_get_buffer_size_dsp is 0 unless armclang
-        return [4 * (-(-(kh * kw * in_shape[3]) // 4) * 4)]  # arm_convolve_s8_get_buffer_size: 2 * cols * int16
-    if in_shape[3] != out_shape[3] or in_shape[0] != 1 or dilated:
-        return []
-    if kh == 3 and kw == 3 and pad_h <= 1 and pad_w <= 1:
-        return []  # arm_depthwise_conv_3x3_s8 needs no buffer
-    return [2 * in_shape[3] * kh * kw]  # arm_depthwise_conv_s8_opt_get_buffer_size_dsp
+def _cmsis_scratch(op: Op, in_shape, filter_shape, out_shape, mve: bool) -> list[int]:
+    """CMSIS-NN's buffer for an int8 conv or depthwise conv (`cmsis_nn.convolve_wrapper_s8`,
+    `cmsis_nn.depthwise_wrapper_s8`), with the dims TFLM's cmsis_nn Prepare passes; none if 0."""
+    from mncompile.graph.ops import cmsis_nn
+
+    pad = c.tflm_padding(op, (in_shape[1], in_shape[2]), (filter_shape[1], filter_shape[2]))
+    stride = (op.option("strideH", 1), op.option("strideW", 1))
+    dilation = (op.option("dilationHFactor", 1), op.option("dilationWFactor", 1))
+    depth = filter_shape[3]  # conv: input channels per group; depthwise: output channels
+    geo = cmsis_nn.ConvGeometry(tuple(in_shape), (filter_shape[1], filter_shape[2], depth), tuple(out_shape[1:]),
+                                pad, stride, dilation)
+    size = (cmsis_nn.convolve_wrapper_s8(geo, mve) if op.kind == "CONV_2D"
+            else cmsis_nn.depthwise_wrapper_s8(geo, mve))
+    return [size] if size > 0 else []
 
 
-def conv_allocations(g: Graph, op: Op, cmsis: bool) -> Allocations:
+def conv_allocations(g: Graph, op: Op, cmsis: bool, mve: bool = False) -> Allocations:
     """Prepare: per-channel multipliers and shifts (conv_common.cc, depthwise_conv_common.cc; the
     CMSIS-NN kernels only for quantized inputs); int4 weights request an unpack buffer; CMSIS-NN's
-    int8 kernels request their im2col/work buffer."""
+    int8 kernels request their im2col/work buffer (`mve`: as built for a Helium core)."""
     from mncompile.errors import ModelError
 
     inp, filt, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
@@ -138,8 +137,13 @@ def conv_allocations(g: Graph, op: Op, cmsis: bool) -> Allocations:
     if filt.dtype == "INT4":
         scratch.append(math.prod(filt.shape))  # unpacked filter
     elif cmsis and inp.dtype == "INT8":
-        scratch.extend(_cmsis_scratch(op, inp.shape, filt.shape, out.shape))
+        scratch.extend(_cmsis_scratch(op, inp.shape, filt.shape, out.shape, mve))
     return Allocations(prepare, tuple(scratch))
+
+
+def conv_allocations_mve(g: Graph, op: Op) -> Allocations:
+    """The CMSIS-NN kernels' allocations on a Helium (MVE) core."""
+    return conv_allocations(g, op, True, mve=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,10 +281,12 @@ def depthwise_inplace(g: Graph, op: Op, fold=None) -> int | None:
 
 register(
     OpSpec("CONV_2D", "Conv2DOptions", True, check_conv_2d,
-           TflmOp("TfLiteConvParams", "OpDataConv", "CmsisNnConvOpData", conv_allocations, STRUCTS),
+           TflmOp("TfLiteConvParams", "OpDataConv", "CmsisNnConvOpData", conv_allocations, STRUCTS,
+                  cmsis_mve=conv_allocations_mve),
            lower=lower_conv_2d, summary="2-D convolution, per-channel int8 weights, fused ReLU/ReLU6"),
     OpSpec("DEPTHWISE_CONV_2D", "DepthwiseConv2DOptions", True, check_depthwise,
-           TflmOp("TfLiteDepthwiseConvParams", "OpDataConv", "CmsisNnDepthwiseConvOpData", conv_allocations),
+           TflmOp("TfLiteDepthwiseConvParams", "OpDataConv", "CmsisNnDepthwiseConvOpData", conv_allocations,
+                  cmsis_mve=conv_allocations_mve),
            lower=lower_depthwise, inplace=depthwise_inplace,
            summary="depthwise convolution; in place over its dying input when that lowers the arena"),
 )

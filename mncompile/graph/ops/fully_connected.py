@@ -54,12 +54,15 @@ def check(g: Graph, op: Op) -> None:
     c.per_channel_axis(w, 0)
 
 
-def allocations(g: Graph, op: Op, cmsis: bool) -> Allocations:
+def allocations(g: Graph, op: Op, cmsis: bool, mve: bool = False) -> Allocations:
     """Prepare (fully_connected_common.cc): per-channel multipliers and shifts; int4 weights an
-    unpack buffer; CMSIS-NN's conv 1x1 path (outputs of rank > 2, accumulation depth % 4 == 0) a
-    buffer, while on a DSP core arm_fully_connected_s8_get_buffer_size and (GCC) the 1x1 fast
-    buffer are 0 bytes."""
+    unpack buffer. CMSIS-NN's int8 kernel (kernels/cmsis_nn/fully_connected.cc): its conv 1x1 path
+    (outputs of rank > 2, accumulation depth % 4 == 0) a per-tensor buffer, its 1x1 fast buffer
+    being 0 bytes (gcc); otherwise arm_fully_connected_s8_get_buffer_size, 0 bytes on a DSP core and
+    on a Helium core (`mve`) the kernel sums, which with KERNELS_OPTIMIZED_FOR_SPEED (TFLM's default,
+    templates/tflm/cmake/tflm.cmake) and constant weights and bias are a persistent buffer."""
     from mncompile.errors import ModelError
+    from mncompile.graph.ops import cmsis_nn
 
     inp, filt, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     if cmsis and filt.dtype == "INT4":
@@ -70,9 +73,21 @@ def allocations(g: Graph, op: Op, cmsis: bool) -> Allocations:
     scratch: tuple[int, ...] = ()
     if filt.dtype == "INT4":
         scratch = (math.prod(filt.shape),)
-    elif cmsis and inp.dtype == "INT8" and len(out.shape) > 2 and filt.shape[-1] % 4 == 0 and not per_channel:
-        scratch = (out.shape[-1] * 4 * 2,)
+    elif cmsis and inp.dtype == "INT8" and len(out.shape) > 2 and filt.shape[-1] % 4 == 0:
+        scratch = () if per_channel else (out.shape[-1] * 4 * 2,)
+    elif cmsis and inp.dtype == "INT8":
+        size = cmsis_nn.fully_connected_s8(out.shape[-1], mve)
+        bias = g.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        if size and filt.is_constant and (bias is None or bias.is_constant):
+            prepare += (("kernel_sums", "kernel_sums (CMSIS-NN, MVE)", size),)
+        elif size:
+            scratch = (size,)
     return Allocations(prepare, scratch)
+
+
+def allocations_mve(g: Graph, op: Op) -> Allocations:
+    """The CMSIS-NN kernel's allocations on a Helium (MVE) core."""
+    return allocations(g, op, True, mve=True)
 
 
 def lower(g: Graph, op: Op) -> KernelCall:
@@ -106,5 +121,5 @@ def lower(g: Graph, op: Op) -> KernelCall:
 
 register(OpSpec("FULLY_CONNECTED", "FullyConnectedOptions", False, check,
                 TflmOp("TfLiteFullyConnectedParams", "OpDataFullyConnected", "CmsisNnFullyConnectedOpData",
-                       allocations, STRUCTS),
+                       allocations, STRUCTS, cmsis_mve=allocations_mve),
                 lower=lower, summary="fully connected, per-tensor or per-channel weights, optional bias"))

@@ -39,11 +39,18 @@ def check(g: Graph, op: Op) -> None:
     c.per_tensor(x, y)
 
 
-def average_allocations(g: Graph, op: Op, cmsis: bool) -> Allocations:
-    """CMSIS-NN's int8 average pool requests arm_avgpool_s8_get_buffer_size: on a DSP core, one
-    int32 per channel."""
+def average_allocations(g: Graph, op: Op, cmsis: bool, mve: bool = False) -> Allocations:
+    """CMSIS-NN's int8 average pool requests arm_avgpool_s8_get_buffer_size: one int32 per channel
+    on a DSP core, none on a Helium (MVE) core."""
+    from mncompile.graph.ops import cmsis_nn
+
     inp, out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    return Allocations(scratch=(4 * out.shape[3],) if cmsis and inp.dtype == "INT8" else ())
+    size = cmsis_nn.avgpool_s8(out.shape[3], mve) if cmsis and inp.dtype == "INT8" else 0
+    return Allocations(scratch=(size,) if size else ())
+
+
+def average_allocations_mve(g: Graph, op: Op) -> Allocations:
+    return average_allocations(g, op, True, mve=True)
 
 
 def lower_average(g: Graph, op: Op) -> KernelCall:
@@ -85,7 +92,8 @@ def lower_max(g: Graph, op: Op) -> KernelCall:
 
 register(
     OpSpec("AVERAGE_POOL_2D", "Pool2DOptions", True, check,
-           TflmOp("TfLitePoolParams", "OpDataPooling", "CmsisNnPoolingOpData", average_allocations, STRUCTS),
+           TflmOp("TfLitePoolParams", "OpDataPooling", "CmsisNnPoolingOpData", average_allocations, STRUCTS,
+                  cmsis_mve=average_allocations_mve),
            lower=lower_average, summary="average pooling (SAME/VALID, strides)"),
     OpSpec("MAX_POOL_2D", "Pool2DOptions", True, check,
            TflmOp("TfLitePoolParams", "OpDataPooling", "CmsisNnPoolingOpData"), lower=lower_max,

@@ -53,8 +53,12 @@ class TflmOp:
     cmsis_op_data: str | None = None  # the CMSIS-NN kernel's OpData (None: the reference kernel runs)
     allocations: Callable[[Graph, Op, bool], Allocations] | None = None  # (graph, op, cmsis-nn kernel?)
     structs: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)  # layouts it introduces
+    # the CMSIS-NN kernel's allocations on a Helium (MVE) core (None: as on a DSP core)
+    cmsis_mve: Callable[[Graph, Op], Allocations] | None = None
 
-    def allocate(self, graph: Graph, op: Op, cmsis: bool) -> Allocations:
+    def allocate(self, graph: Graph, op: Op, cmsis: bool, mve: bool = False) -> Allocations:
+        if cmsis and mve and self.cmsis_mve is not None:
+            return self.cmsis_mve(graph, op)
         return self.allocations(graph, op, cmsis) if self.allocations else Allocations()
 
 
