@@ -52,9 +52,10 @@ def bias_sum(filt: np.ndarray, bias: np.ndarray | None, in_offset: int) -> np.nd
     return ((sums + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
-def scales(rng: np.random.Generator, channels: int, taps: int, wmax: int):
+def scales(rng: np.random.Generator, channels: int, taps: int, wmax: int, left: bool = False):
     """(in (scale, zp), weight scales, out (scale, zp)): per-tensor or per-channel weight scales;
-    one case in four with powers of two (multipliers 2^30: ties in both rounding steps)."""
+    one case in four with powers of two (multipliers 2^30: ties in both rounding steps); left: an
+    effective scale above 1 (left shifts) unless powers of two were drawn."""
     per_channel = rng.integers(0, 3) > 0
     n = channels if per_channel else 1
     zp_in, zp_out = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
@@ -67,7 +68,7 @@ def scales(rng: np.random.Generator, channels: int, taps: int, wmax: int):
     ws = [float(np.float32(10.0 ** rng.uniform(-3.5, -1.5))) for _ in range(n)]
     in_s = float(np.float32(10.0 ** rng.uniform(-2.5, -0.5)))
     typical = in_s * float(np.median(ws)) * math.sqrt(taps) * wmax * 57 / 50
-    if rng.integers(0, 6) == 0:  # effective scale above 1: left shifts
+    if rng.integers(0, 6) == 0 or left:  # effective scale above 1: left shifts
         typical = in_s * max(ws) / rng.uniform(1.0, 20.0)
     out_s = float(np.float32(typical * 10 ** rng.uniform(-0.5, 0.5)))
     return (in_s, zp_in), ws, (out_s, zp_out)
@@ -89,6 +90,12 @@ def conv_geometries(rng: np.random.Generator):
         h, w = int(rng.integers(max(k[0], 2), 12)), int(rng.integers(max(k[1], 2), 12))
         yield (int(rng.integers(1, 3)), h, w, c), int(rng.integers(1, 13)), k, stride, dilation, \
             str(rng.choice(["SAME", "VALID"]))
+    # bias_sum given (the code generator's case) with left shifts, K <= 16 (filter rows in registers) and
+    # beyond, channel tails of 1..3, pixel counts not a multiple of four; interior im2col runs (3x3/2)
+    for xs, o, k in [((1, 3, 5, 8), 7, (1, 1)), ((1, 5, 3, 16), 6, (1, 1)), ((1, 3, 3, 5), 9, (1, 3)),
+                     ((1, 4, 5, 20), 5, (1, 1)), ((1, 7, 3, 12), 11, (1, 3)), ((1, 11, 13, 3), 8, (3, 3))]:
+        for left in (False, True):
+            yield xs, o, k, (2, 2) if k == (3, 3) else (1, 1), (1, 1), "SAME", {"bias": 2, "left": left}
     yield (1, 5, 9, 40), 6, (1, 3), (1, 1), (1, 1), "VALID"  # 1xk rows read in place
     yield (1, 6, 6, 48), 3, (3, 3), (1, 1), (1, 1), "SAME"  # K = 432: beyond the patch, DSP fallback
     yield (1, 6, 6, 48), 3, (3, 3), (1, 1), (1, 1), "VALID"
@@ -124,10 +131,11 @@ def act(rng: np.random.Generator) -> str:
 
 
 def add_conv(c: CCases, ref, rng: np.random.Generator, k: int, geometry) -> None:
-    xs, o, ksz, stride, dilation, padding = geometry
+    xs, o, ksz, stride, dilation, padding, *extra = geometry
+    opt = extra[0] if extra else {}
     wmax = 127 if rng.integers(0, 4) else int(rng.integers(1, 4))
-    in_q, ws, out_q = scales(rng, o, ksz[0] * ksz[1] * xs[3], wmax)
-    bias_mode = k % 3  # 0: bias NULL, 1: bias only, 2: bias_sum only
+    in_q, ws, out_q = scales(rng, o, ksz[0] * ksz[1] * xs[3], wmax, opt.get("left", False))
+    bias_mode = opt.get("bias", k % 3)  # 0: bias NULL, 1: bias only, 2: bias_sum only
     bias = None if bias_mode == 0 and k % 2 else rng.integers(-30000, 30000, o).astype(np.int32)
     case = {"x_shape": xs, "filter": weights_array(rng, (o, *ksz, xs[3]), wmax), "w_scales": ws, "bias": bias,
             "in_q": in_q, "out_q": out_q, "stride": stride, "dilation": dilation, "padding": padding,
