@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mncompile.plan.lifetimes import Buffer, lower_bound
@@ -51,7 +51,10 @@ def brute_force_optimum(buffers) -> int:
     return best
 
 
-@settings(max_examples=60, deadline=None)
+# derandomized: the size filter rejects many draws, and a random start could trip the filter_too_much
+# health check (it did once in a full run)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.filter_too_much])
 @given(buffer_sets(max_buffers=4, max_time=4).filter(lambda bs: sum(b.size for b in bs) <= 16 * 14))
 def test_ours_is_optimal_on_tiny_cases(buffers):
     assert mncompile_plan(buffers).arena_bytes == brute_force_optimum(buffers)
