@@ -32,6 +32,7 @@ from test_kernels import (  # noqa: F401  (tflm: a fixture, registered by import
     dw_struct,
     int8_array,
     kernel_sources,
+    run_kernels_firmware,
     tflm,
     weights_array,
 )
@@ -215,36 +216,16 @@ def target_source(tflm, tmp_path_factory):  # noqa: F811
 
 @pytest.mark.parametrize("variant", ["mve", "no-mve"])
 def test_mve_kernels_on_cortex_m55_under_qemu(variant, target_source, tmp_path):
-    from mncompile.resources import firmware_dir
-    from mncompile.run.qemu import run_qemu
-
     if shutil.which("qemu-system-arm") is None:
         pytest.skip("qemu-system-arm is not installed")
     machine = "mps3-an547"
-    flags = QEMU_BOARDS[machine][0]
     defines = ["-DMN_KERNELS_NO_MVE"] if variant == "no-mve" else []
-    fw = firmware_dir()
-    sources = [*sorted((fw / "common").glob("*.c")), *sorted((fw / "boards" / machine).glob("*.c")),
-               *kernel_sources(), HARNESS / "target_harness.c", target_source]
-    cflags = [*flags.split(), "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wpedantic", "-ffunction-sections",
-              "-fdata-sections", "-O2", *defines, f"-I{fw / 'common'}", f"-I{KERNELS}"]
-    objects = []
-    for k, src in enumerate(sources):
-        obj = tmp_path / f"{k}_{src.stem}.o"
-        proc = subprocess.run(["arm-none-eabi-gcc", *cflags, "-c", str(src), "-o", str(obj)], capture_output=True,
-                              text=True)
-        assert proc.returncode == 0, f"{src}\n{proc.stderr}"
-        objects.append(str(obj))
-    elf = tmp_path / "kernels.elf"
-    proc = subprocess.run(["arm-none-eabi-gcc", *flags.split(), "-nostartfiles", "--specs=nano.specs",
-                           "-Wl,--gc-sections", "-T", str(fw / "boards" / machine / "linker.ld"), *objects,
-                           "-o", str(elf)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    result = run_kernels_firmware(machine, QEMU_BOARDS[machine][0], defines, target_source, tmp_path)
     # the MVE build really contains the vector kernels (and the other one does not)
-    nm = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True).stdout
+    nm = subprocess.run(["arm-none-eabi-nm", str(tmp_path / "kernels.elf")], capture_output=True, text=True).stdout
     assert ("mn_conv2d_mve_s8" in nm) == (variant == "mve"), nm
-    result = run_qemu(elf, machine, timeout=300)
     assert "kernels: MN_KERNELS_DSP=1" in result.output, result.output
+    assert f"kernels: MN_KERNELS_MVE={int(variant == 'mve')}" in result.output, result.output
     assert "kernels: 0 failed" in result.output and result.exit_code == 0, result.output
 
 
