@@ -28,21 +28,6 @@
  * pair). Larger receptive fields take the direct loop. */
 #define MN_CONV_PATCH_MAX 160
 
-/* First and one-past-last filter tap k with 0 <= origin + dilation * k < size. */
-static void mn_tap_range(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *first, int32_t *end)
-{
-    int32_t k0 = 0;
-    int32_t k1 = taps;
-    while (k0 < taps && origin + dilation * k0 < 0) {
-        ++k0;
-    }
-    while (k1 > k0 && origin + dilation * (k1 - 1) >= size) {
-        --k1;
-    }
-    *first = k0;
-    *end = k1;
-}
-
 static int mn_conv_valid(const mn_conv_params *p)
 {
     return p != 0 && p->filter != 0 && p->out_mult != 0 && p->out_shift != 0 && p->batches > 0 && p->in_c > 0 &&

@@ -15,21 +15,6 @@
 
 #define MN_DW_BLOCK 16
 
-static void mn_dw_tap_range(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *first,
-                            int32_t *end)
-{
-    int32_t k0 = 0;
-    int32_t k1 = taps;
-    while (k0 < taps && origin + dilation * k0 < 0) {
-        ++k0;
-    }
-    while (k1 > k0 && origin + dilation * (k1 - 1) >= size) {
-        --k1;
-    }
-    *first = k0;
-    *end = k1;
-}
-
 static int8_t mn_dw_output(const mn_dw_params *p, int32_t acc, int32_t oc)
 {
     if (p->bias != 0) {
@@ -64,11 +49,11 @@ static void mn_dw_channel(const mn_dw_params *p, const mn_requant_ctx *q, const 
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             int32_t ky0, ky1;
-            mn_dw_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+            mn_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 int32_t kx0, kx1, acc = bias;
-                mn_dw_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+                mn_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
                 for (ky = ky0; ky < ky1; ++ky) {
                     const int8_t *xr = in_b + (size_t)(iy0 + p->dilation_h * ky) * (size_t)p->in_w * ch;
                     const int8_t *f = p->filter + (size_t)ky * (size_t)p->k_w * ch + c;
@@ -189,7 +174,7 @@ MN_ALWAYS_INLINE void mn_dw_pixels_dsp_body(const mn_dw_params *p, const int8_t 
             for (oy = 0; oy < p->out_h; ++oy) {
                 const int32_t iy0 = oy * p->stride_h - p->pad_top;
                 int32_t ky0, ky1;
-                mn_dw_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+                mn_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
                 const int full_rows = ky0 == 0 && ky1 == p->k_h;
                 for (ox = 0; ox < p->out_w; ++ox) {
                     const int32_t ix0 = ox * p->stride_w - p->pad_left;
@@ -208,7 +193,7 @@ MN_ALWAYS_INLINE void mn_dw_pixels_dsp_body(const mn_dw_params *p, const int8_t 
                         continue;
                     } else {
                         int32_t kx0, kx1;
-                        mn_dw_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+                        mn_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
                         if (kx0 < kx1) {
                             const int8_t *xr = in_b + (size_t)(ix0 + p->dilation_w * kx0) * (size_t)ch;
                             const int32_t *wr = wext + 2 * kx0;
@@ -278,11 +263,11 @@ static void mn_dw_pixels(const mn_dw_params *p, const int8_t *in, int8_t *out)
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             int32_t ky0, ky1;
-            mn_dw_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+            mn_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 int32_t kx0, kx1;
-                mn_dw_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+                mn_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
                 for (oc0 = 0; oc0 < p->out_c; oc0 += MN_DW_BLOCK) {
                     const int32_t n = p->out_c - oc0 < MN_DW_BLOCK ? p->out_c - oc0 : MN_DW_BLOCK;
                     for (j = 0; j < n; ++j) {
@@ -335,11 +320,11 @@ static void mn_dw_planes(const mn_dw_params *p, const int8_t *in, int8_t *out, i
             for (oy = 0; oy < p->out_h; ++oy) {
                 const int32_t iy0 = oy * p->stride_h - p->pad_top;
                 int32_t ky0, ky1;
-                mn_dw_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+                mn_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
                 for (ox = 0; ox < p->out_w; ++ox) {
                     const int32_t ix0 = ox * p->stride_w - p->pad_left;
                     int32_t kx0, kx1, acc = 0;
-                    mn_dw_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+                    mn_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
                     for (ky = ky0; ky < ky1; ++ky) {
                         const int8_t *row = plane + (size_t)(iy0 + p->dilation_h * ky) * (size_t)p->in_w;
                         const int8_t *f = p->filter + (size_t)ky * (size_t)p->k_w * in_c + (size_t)c;

@@ -14,20 +14,6 @@
 
 #if MN_KERNELS_MVE
 
-static void mn_dw_range(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *first, int32_t *end)
-{
-    int32_t k0 = 0;
-    int32_t k1 = taps;
-    while (k0 < taps && origin + dilation * k0 < 0) {
-        ++k0;
-    }
-    while (k1 > k0 && origin + dilation * (k1 - 1) >= size) {
-        --k1;
-    }
-    *first = k0;
-    *end = k1;
-}
-
 /* one block of four output channels (pred: the lanes that exist) of one output pixel */
 MN_ALWAYS_INLINE void mn_dw_block(const mn_dw_params *p, const int8_t *in, ptrdiff_t x0, int32_t ky0, int32_t ky1,
                                   int32_t kx0, int32_t kx1, int8_t *o, int32_t oc, mve_pred16_t pr, int dm1,
@@ -109,11 +95,11 @@ MN_ALWAYS_INLINE void mn_dw_body(const mn_dw_params *p, const int8_t *in, int8_t
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             int32_t ky0, ky1;
-            mn_dw_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
+            mn_tap_range(iy0, p->dilation_h, p->k_h, p->in_h, &ky0, &ky1);
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 int32_t kx0, kx1;
-                mn_dw_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
+                mn_tap_range(ix0, p->dilation_w, p->k_w, p->in_w, &kx0, &kx1);
                 mn_dw_pixel(p, in_b, ((ptrdiff_t)iy0 * p->in_w + ix0) * p->in_c, ky0, ky1, kx0, kx1, out, dm1);
                 out += p->out_c;
             }

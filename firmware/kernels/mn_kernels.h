@@ -515,6 +515,23 @@ static inline int32_t mn_odd8(uint32_t v)
 }
 #endif
 
+/* First and one-past-last filter tap k with 0 <= origin + dilation * k < size (the taps of a window
+ * inside the image along one axis): CONV_2D, DEPTHWISE_CONV_2D and their vector paths. */
+static inline void mn_tap_range(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *first,
+                                int32_t *end)
+{
+    int32_t k0 = 0;
+    int32_t k1 = taps;
+    while (k0 < taps && origin + dilation * k0 < 0) {
+        ++k0;
+    }
+    while (k1 > k0 && origin + dilation * (k1 - 1) >= size) {
+        --k1;
+    }
+    *first = k0;
+    *end = k1;
+}
+
 /* acc + sum over i < n of w[i] * (x[i] + in_offset), the inner loop of CONV_2D and FC. */
 static inline int32_t mn_dot_s8(const int8_t *w, const int8_t *x, int32_t n, int32_t in_offset, int32_t acc)
 {
