@@ -11,7 +11,6 @@ same cases are built again with -DMN_KERNELS_NO_MVE: the DSP path on the same co
 
 from __future__ import annotations
 
-import ctypes
 import math
 import shutil
 import subprocess
@@ -23,7 +22,6 @@ from test_kernels import (  # noqa: F401  (tflm: a fixture, registered by import
     HARNESS,
     KERNELS,
     P8,
-    P32,
     QEMU_BOARDS,
     CCases,
     ConvParams,
@@ -38,19 +36,6 @@ from test_kernels import (  # noqa: F401  (tflm: a fixture, registered by import
 )
 
 from mncompile.graph.ops import quantmath as qm
-
-
-class ConvParamsBiasSum(ctypes.Structure):
-    """mn_conv_params, with its last field bias_sum."""
-    _fields_ = [f for f in ConvParams._fields_ if f[0] != "bias_sum"] + [("bias_sum", P32)]
-
-
-def bias_sum(filt: np.ndarray, bias: np.ndarray | None, in_offset: int) -> np.ndarray:
-    """bias + in_offset * (sum of each filter row), wrapping like int32 (the code generator's)."""
-    sums = filt.reshape(filt.shape[0], -1).astype(np.int64).sum(axis=1) * in_offset
-    if bias is not None:
-        sums += bias.astype(np.int64)
-    return ((sums + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def scales(rng: np.random.Generator, channels: int, taps: int, wmax: int, left: bool = False):
@@ -143,19 +128,14 @@ def add_conv(c: CCases, ref, rng: np.random.Generator, k: int, geometry) -> None
             "act": act(rng), "x": int8_array(rng, xs)}
     expected = ref.run(conv_model(case), case["x"])
     keep: list = []
-    p = conv_struct(case, xs, case["filter"], bias, keep)
-    args = [getattr(p, f) for f, _ in ConvParamsBiasSum._fields_[:-1]]
-    sums = None
-    if bias_mode == 2:
-        sums = bias_sum(case["filter"], bias, p.in_offset)
-        args[[f for f, _ in ConvParamsBiasSum._fields_].index("bias")] = None
-    ps = ConvParamsBiasSum(*args, None if sums is None else sums.ctypes.data_as(P32))
-    for a in (case["filter"], None if sums is not None else bias, *keep[2:4], sums):
+    folded = bias_mode == 2  # the code generator's bias_sum (qm.folded_bias), bias NULL
+    ps = conv_struct(case, xs, case["filter"], bias, keep, folded)
+    for a in (case["filter"], None if folded else bias, *keep[2:5]):
         if a is not None:
             c.array(a)
     name = c.struct(ps, "mn_conv_params")
     x = c.array(case["x"])
-    mode = "bias_sum" if sums is not None else ("bias" if bias is not None else "no bias")
+    mode = "bias_sum" if folded else ("bias" if bias is not None else "no bias")
     label = f"conv {k} {xs}->{o} k{ksz} s{stride} d{dilation} {padding} {mode}"
     c.case(label, f"mn_conv2d_s8(&{name}, {x}, mn_buf)", expected)
     if ksz == (1, 1) and stride == (1, 1):
