@@ -24,7 +24,6 @@ from test_kernels import (  # noqa: F401  (tflm: a fixture, registered by import
     P8,
     QEMU_BOARDS,
     CCases,
-    ConvParams,
     conv_model,
     conv_struct,
     dw_struct,
