@@ -169,6 +169,19 @@ def check_npu_budget(model_bytes: int, arena_bytes: int, sram_bytes: int, io_byt
     return BudgetReport(target.name, model_bytes, arena_bytes, io_bytes, tuple(rows))
 
 
+def ram_room(constants_bytes: int, target: Target, budget: int | str | None = None, ram: int | str | None = None,
+             flash: int | str | None = None) -> int:
+    """The bytes of RAM (arena + I/O buffers) the limits of `check_budget` leave for a model whose
+    constants take `constants_bytes`: the RAM limit, less what --budget (or a shared memory) leaves."""
+    budget, ram, flash = _bytes(budget), _bytes(ram), _bytes(flash)
+    room = ram if ram is not None else target.ram_bytes
+    if budget is not None:
+        room = min(room, budget - constants_bytes)
+    if target.shared_memory and ram is None and flash is None:
+        room = min(room, target.flash_bytes - constants_bytes)
+    return room
+
+
 def describe_excess(report: BudgetReport) -> str:
     """'ram: needs 612,160 B (arena + I/O buffers), limit 524,288 B, over by 87,872 B; ...'"""
     return "; ".join(f"{row.name}: needs {row.used:,} B ({row.what}), limit {row.limit:,} B "

@@ -56,6 +56,7 @@ class BuildOptions:
     golden_images: Path | None = None  # --golden-images: the user's pictures for the golden vectors
     max_drop: float | None = None  # --max-drop: the accuracy gate after eval (exit 12)
     profile: bool = False  # --profile: the firmware times every layer (`mncompile.run.profile`)
+    memory: str = "balanced"  # --memory (AOT backend): speed, balanced or min (`mncompile.aot.patch_search`)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Resolved:
     inplace: str
     profile: bool = False  # --profile: per-layer timing in the firmware (CPU targets)
     layout: str = "firmware"  # emit: "firmware" (a project with main) or "library" (mncompile.emit.library)
+    memory: str = "balanced"  # --memory: the AOT backend's schedule (`mncompile.aot.patch_search`)
 
     @property
     def npu(self) -> bool:
@@ -88,6 +90,15 @@ class Resolved:
 
 def _size(value: int | str | None) -> int | None:
     return parse_size(value) if isinstance(value, str) else value
+
+
+def check_memory_mode(memory: str) -> str:
+    """`memory` if it is a --memory mode (speed, balanced, min), else InvalidOptionError."""
+    from mncompile.aot.patch_search import MEMORY_MODES
+
+    if memory not in MEMORY_MODES:
+        raise InvalidOptionError(f"unknown --memory mode {memory!r}", hint=f"use one of: {', '.join(MEMORY_MODES)}")
+    return memory
 
 
 def check_layout(layout: str) -> str:
@@ -100,7 +111,7 @@ def check_layout(layout: str) -> str:
 def resolve(target: str | Target, *, budget: int | str | None = None, ram: int | str | None = None,
             flash: int | str | None = None, backend: str = "tflm", vela: VelaOptions | None = None,
             run: bool = False, golden: int = DEFAULT_GOLDEN, inplace: str = "auto", profile: bool = False,
-            layout: str = "firmware",
+            layout: str = "firmware", memory: str = "balanced",
             run_hint: str = "run the project on Arm's Corstone-300 FVP or the board (see its README)") -> Resolved:
     """Check every option against the others and the target; raise InvalidOptionError on the first
     that does not fit."""
@@ -124,6 +135,7 @@ def resolve(target: str | Target, *, budget: int | str | None = None, ram: int |
                                       "firmware project and take its src/model_data.cc into your TFLM application")
     if inplace not in INPLACE_MODES:
         raise InvalidOptionError(f"unknown in-place mode {inplace!r}", hint=f"use one of: {', '.join(INPLACE_MODES)}")
+    check_memory_mode(memory)
     resolved_vela = None
     if tgt.npu is not None:
         resolved_vela = (vela or VelaOptions()).resolved(tgt)  # a bad Vela option fails now, not after training
@@ -143,4 +155,4 @@ def resolve(target: str | Target, *, budget: int | str | None = None, ram: int |
     elif vela is not None and vela != VelaOptions():
         raise InvalidOptionError(f"--vela-* options apply to Ethos-U targets, and {tgt.name} has no NPU",
                                  hint="see `mncompile targets` for the ethos-u* targets")
-    return Resolved(tgt, limits, backend, resolved_vela, golden, inplace, profile, layout=layout)
+    return Resolved(tgt, limits, backend, resolved_vela, golden, inplace, profile, layout=layout, memory=memory)

@@ -177,16 +177,11 @@ def project_inputs(loaded: LoadedModel, resolved: Resolved, planned: PlanResult,
         extra = {"npu": npu, "npu_arena": npu_arena, "fast_memory": fast}
         run_model = model  # the CPU reference numerics: the int8 model before Vela
     elif resolved.backend == "aot":
-        from mncompile.aot.codegen import generate
+        from mncompile.aot.budgeted import compile_within
 
-        program = generate(model, inplace=resolved.inplace, profile=resolved.profile)  # unsupported ops fail here
-        # an int8 input or output lives in the arena; a float32 one is the caller's own buffer
-        io_bytes = (program.input_bytes if program.input_offset is None else 0) + \
-            (program.output_bytes if program.output_offset is None else 0)
-        memory = check_budget(program.constant_bytes, program.arena_bytes, io_bytes, target, limits.budget,
-                              limits.ram, limits.flash)
-        enforce(memory)
+        program, memory = compile_within(model, resolved, profile=resolved.profile)  # unsupported ops fail here
         options["inplace_depthwise"] = resolved.inplace
+        options["memory"] = resolved.memory
         extra = {"aot": program}
         run_model = model
     else:
@@ -207,7 +202,8 @@ def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: in
          ram: int | str | None = None, flash: int | str | None = None, backend: str | None = None,
          inplace: str = "auto", vela: VelaOptions | None = None, reporter: Reporter = NullReporter(),
          pixels: PixelOptions = PixelOptions(), camera: CameraOptions = CameraOptions(),
-         golden_images: str | Path | None = None, profile: bool = False, layout: str = "firmware") -> EmitResult:
+         golden_images: str | Path | None = None, profile: bool = False, layout: str = "firmware",
+         memory: str = "balanced") -> EmitResult:
     """`mncompile emit`: the firmware project of `backend` ("tflm" or "aot") for the int8 `model`
     on `target`, in the folder `out`; with `layout` "library", the static library of
     `mncompile.emit.library` instead (AOT only, the default backend there; ``golden`` 0 allowed).
@@ -216,13 +212,14 @@ def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: in
     compiles the model (None: the target's defaults). `pixels`: the preprocessing contract's
     options; `camera`: the golden frames' formats, size and resize; `golden_images`: a folder of
     the user's pictures for the golden vectors; `profile`: the firmware times every layer and prints
-    it (`mncompile.run.profile` reads it)."""
+    it (`mncompile.run.profile` reads it); `memory` (AOT only): the schedule --memory picks
+    (`mncompile.aot.patch_search`: speed, balanced, min)."""
     from mncompile.emit.library import check_library_options, library_inputs, render_library
 
     library = check_layout(layout) == "library"
     backend = backend or ("aot" if library else "tflm")
     resolved = resolve(target, budget=budget, ram=ram, flash=flash, backend=backend, vela=vela, golden=golden,
-                       inplace=inplace, profile=profile, layout=layout)
+                       inplace=inplace, profile=profile, layout=layout, memory=memory)
     pixels.check()
     camera.check()
     if library:
@@ -314,7 +311,7 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter(), flash: Fla
     # Every option, input and output is checked before any slow work starts.
     resolved = resolve(options.target, budget=options.budget, ram=options.ram, flash=options.flash,
                        backend=options.backend, vela=options.vela, run=options.run, golden=options.golden,
-                       profile=options.profile,
+                       profile=options.profile, memory=options.memory,
                        run_hint=f"run {options.out / FIRMWARE_DIR} on Arm's Corstone-300 FVP or the board (see its "
                                 "README)")
     target, limits = resolved.target, resolved.limits

@@ -45,6 +45,7 @@ op and the node; the TFLM backend runs it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mncompile.aot.lower import (
@@ -53,10 +54,10 @@ from mncompile.aot.lower import (
     find_folds,
     float_edges,
     has_float_io_edges,
-    inplace_candidates,
     lower_graph,
 )
-from mncompile.aot.memory import AotMemory, plan_aot
+from mncompile.aot.memory import AotMemory
+from mncompile.aot.patch_search import Choice, choose
 from mncompile.aot.render import constant_bytes, render_sources
 from mncompile.ctext import c_comment_text
 from mncompile.graph.ops.registry import KernelCall
@@ -85,13 +86,23 @@ class AotProgram:
     constant_bytes: int  # static const tables and parameter structs (flash)
     input_bytes: int  # model_invoke() reads this many bytes from `in` (and writes output_bytes to `out`)
     output_bytes: int
-    input_offset: int | None  # in the arena; None for a float input (the caller's buffer, quantized by node 0)
+    # in the arena; None for a float input (the caller's buffer, quantized by node 0) or an int8 input a
+    # patch stage reads in place (the caller's buffer)
+    input_offset: int | None
     output_offset: int | None  # None for a float output (DEQUANTIZE writes the caller's buffer)
     input_dtype: str = "INT8"  # INT8, or FLOAT32 at a float I/O edge
     output_dtype: str = "INT8"
     calls: tuple[KernelCall, ...] = dataclasses.field(default=(), compare=False, repr=False)
     folds: Folds = Folds()  # the PADs folded into the convolution that reads them
     profile: bool = False  # model_invoke() times every node (emit --profile)
+    choice: Choice | None = dataclasses.field(default=None, compare=False, repr=False)  # --memory's search
+
+    @property
+    def outside_arena_bytes(self) -> int:
+        """The model's buffers outside the arena (the caller's): a float input or output, and an int8
+        input a patch stage reads in place."""
+        return (self.input_bytes if self.input_offset is None else 0) + \
+            (self.output_bytes if self.output_offset is None else 0)
 
     @property
     def arena_bytes(self) -> int:
@@ -108,24 +119,37 @@ class AotProgram:
                 "output": {"bytes": self.output_bytes, "offset": self.output_offset,
                            "dtype": self.output_dtype.lower()},
                 "kernels": list(self.kernels), "folded_pads": self.folds.to_json(),
+                "memory_mode": self.choice.to_json() if self.choice else None,
                 "layers": [{"node": layer.index, "op": layer.kind, "name": layer.name, "kernel": layer.kernel,
                             "in_place": layer.inplace} for layer in self.layers],
                 "memory": self.memory.to_json()}
 
 
 def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None = None,
-             profile: bool = False) -> AotProgram:
+             profile: bool = False, memory: str = "balanced",
+             room: int | Callable[[int], int] | None = None, schedules=None) -> AotProgram:
     """C sources for the verified int8 `model`. `inplace`: which depthwise layers run in place,
     "auto" (those that lower the arena), "all" (every one whose input dies there) or "off"
     (`mncompile.aot.memory.plan_aot`). `profile`: model_invoke() times every node (board.h's
-    board_ticks(), summed into model_profile_ticks[])."""
+    board_ticks(), summed into model_profile_ticks[]). `memory` ("speed", "balanced", "min") and
+    `room` (the bytes of RAM the budget leaves, or a function of the constants' bytes giving them;
+    None: no limit): layer by layer or a patch stage (`mncompile.aot.patch_search.choose`).
+    `schedules`: these patch stages (`mncompile.aot.patch.make_schedule`) instead of the search's."""
     from mncompile import __version__
 
     graph = model.graph
     check_supported(graph)
     folds = find_folds(graph)
     calls = lower_graph(graph, folds)
-    memory = plan_aot(graph, inplace=inplace, inplace_ok=inplace_candidates(graph, folds), folds=folds)
+    edges = float_edges(graph)
+    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    float_io = (tin.nbytes if edges.input is not None else 0) + (tout.nbytes if edges.output is not None else 0)
+    if callable(room):
+        room = room(constant_bytes(calls))
+    choice = choose(graph, folds, calls, inplace=inplace, mode=memory, room=room, float_io=float_io,
+                    schedules=schedules)
+    memory = choice.memory
+    external = memory.external_input
     for call in calls:
         op = graph.ops[call.node]
         if call.kernel is None and call.node not in memory.folded_pads and \
@@ -133,11 +157,9 @@ def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None
             raise AssertionError(f"view node {call.node} not aliased to its input")  # a planner bug
     layers = tuple(AotLayer(c.node, c.kind, c_comment_text(graph.layer_name(graph.ops[c.node].outputs[0])), c.kernel,
                             c.node in memory.inplace) for c in calls)
-    edges = float_edges(graph)
-    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     program = AotProgram("", "", memory, layers, constant_bytes(calls), tin.nbytes, tout.nbytes,
-                         None if edges.input is not None else memory.offset(tin.index),
+                         None if edges.input is not None or external else memory.offset(tin.index),
                          None if edges.output is not None else memory.offset(tout.index), tin.dtype, tout.dtype,
-                         calls, folds, profile)
+                         calls, folds, profile, choice)
     source, header = render_sources(program, calls, graph, edges, model.name, version or __version__)
     return dataclasses.replace(program, model_c=source, model_h=header)

@@ -34,8 +34,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mncompile.aot.lower import Folds
+from mncompile.aot.patch import Schedule
 from mncompile.graph.ir import Graph, Op
-from mncompile.plan.lifetimes import Buffer, align_up, lifetimes, lower_bound
+from mncompile.plan.lifetimes import Buffer, align_up, lifetimes, live_bytes, lower_bound
 from mncompile.plan.planners import PLANNERS, MemoryPlan
 from mncompile.plan.verify import check_plan
 
@@ -50,6 +51,8 @@ class AotMemory:
     scratch: tuple[tuple[int, int, int], ...]  # (op index, offset, bytes) of in-place scratch
     lower_bound: int  # of these buffers (aliasing and scratch included)
     folded_pads: tuple[int, ...] = ()  # indices of the PAD nodes folded into a convolution (no tensor)
+    schedules: tuple[Schedule, ...] = ()  # the patch stages (`mncompile.aot.patch`), in node order
+    patches: tuple[tuple[int, int, int, int], ...] = ()  # (stage, tensor, offset, bytes) of the patch buffers
 
     @property
     def arena_bytes(self) -> int:
@@ -61,11 +64,24 @@ class AotMemory:
     def scratch_offset(self, op_index: int) -> int:
         return next(o for k, o, _ in self.scratch if k == op_index)
 
+    @property
+    def external_input(self) -> bool:
+        """A patch stage reads the int8 graph input in place from the caller's buffer."""
+        return any(s.external_input for s in self.schedules)
+
+    def patch_offset(self, stage: int, tensor: int) -> int:
+        """Where stage `stage` keeps its patch of `tensor` (two stages may each hold one of the same
+        tensor: the first's output tile, the second's input region)."""
+        return next(o for k, t, o, _ in self.patches if (k, t) == (stage, tensor))
+
     def to_json(self) -> dict:
         return {"arena_bytes": self.arena_bytes, "lower_bound_bytes": self.lower_bound,
                 "strategy": self.plan.strategy, "alignment": 16,
                 "inplace_ops": list(self.inplace), "folded_pad_ops": list(self.folded_pads),
                 "scratch": [{"op": k, "offset": o, "bytes": n} for k, o, n in self.scratch],
+                "patch_stages": [{**s.to_json(), "buffers": [{"tensor": t, "offset": o, "bytes": n}
+                                                             for k, t, o, n in self.patches if k == i]}
+                                 for i, s in enumerate(self.schedules)],
                 "buffers": [{"id": b.id, "tensors": list(self.groups[b.id]) if b.id < len(self.groups) else [],
                              "name": b.name, "bytes": b.size, "first": b.first, "last": b.last, "offset": o}
                             for b, o in zip(self.buffers, self.plan.offsets, strict=True)]}
@@ -117,8 +133,29 @@ def caller_buffers(graph: Graph) -> frozenset[int]:
     return frozenset(t for t in (*graph.inputs, *graph.outputs) if graph.tensors[t].dtype == "FLOAT32")
 
 
+def _patch_buffers(schedule: Schedule, start: int) -> list[Buffer]:
+    """The patch buffers of `schedule` on the graph's time axis (node k at k + 1): each tile runs the
+    stage's nodes in order, so a patch lives from the node that writes it (the first node: the copy
+    of the stage input) to the last node of the same tile that reads it."""
+    readers: dict[int, list[int]] = {}
+    writer = {s.writes: s.node for s in schedule.nodes}
+    for s in schedule.nodes:
+        for t in s.reads:
+            readers.setdefault(t, []).append(s.node)
+    first_node = schedule.nodes[0].node
+    buffers = []
+    for t in schedule.patch_tensors:
+        made = writer.get(t, first_node) if t != schedule.input else first_node
+        last = max(readers.get(t, [made]))
+        buffers.append(Buffer(start + len(buffers), None, f"patch of t{t} (stage of nodes {first_node}.."
+                                                          f"{schedule.last_node})",
+                              align_up(schedule.patch_bytes(t)), made + 1, last + 1))
+    return buffers
+
+
 def plan_aot(graph: Graph, inplace: str = "auto",
-             inplace_ok: Callable[[Op], int | None] | None = None, folds: Folds = Folds()) -> AotMemory:
+             inplace_ok: Callable[[Op], int | None] | None = None, folds: Folds = Folds(),
+             schedules: tuple[Schedule, ...] = (), bound_only: bool = False) -> AotMemory | tuple[int, ...]:
     """Plan the AOT arena of `graph`. `folds`: the PADs folded into convolutions (`Folds`): their
     output tensors are not planned, and each PAD's input lives until the convolution reads it.
 
@@ -131,14 +168,32 @@ def plan_aot(graph: Graph, inplace: str = "auto",
       place when the lower bound stays within that arena, then the result is planned once more
       (and ``"all"`` is kept should that plan come out larger);
     - ``"off"``: nothing runs in place (RESHAPE is still a view).
+
+    `schedules`: patch stages (`mncompile.aot.patch`). The tensors a stage makes inside are not
+    planned (patch buffers are, alive within a tile); its input lives to its last node (or is the
+    caller's buffer, `Schedule.external_input`) and its output from its first node, as every tile
+    reads and writes them; its nodes never run in place. `bound_only`: return the live bytes at
+    each time step of the buffers with every eligible op in place, without planning (the search's
+    estimate; their maximum is a lower bound of the arena).
     """
     if inplace not in INPLACE_MODES:
         raise ValueError(f"inplace must be one of {INPLACE_MODES}, not {inplace!r}")
     external = caller_buffers(graph) | folds.padded
+    staged = {s.node for schedule in schedules for s in schedule.nodes}
+    for schedule in schedules:
+        external |= {s.writes for s in schedule.nodes if s.writes != schedule.output}
+        external |= {schedule.input} if schedule.external_input else set()
     tensor_buffers = {b.tensor: b for b in lifetimes(graph) if b.tensor not in external}
     for fold in folds.pads:  # the convolution (time step conv + 1) reads the PAD's input instead
-        b = tensor_buffers[fold.source]
-        tensor_buffers[fold.source] = dataclasses.replace(b, last=max(b.last, fold.conv + 1))
+        if fold.source in tensor_buffers:
+            b = tensor_buffers[fold.source]
+            tensor_buffers[fold.source] = dataclasses.replace(b, last=max(b.last, fold.conv + 1))
+    for schedule in schedules:
+        if schedule.input in tensor_buffers:
+            b = tensor_buffers[schedule.input]
+            tensor_buffers[schedule.input] = dataclasses.replace(b, last=max(b.last, schedule.last_node + 1))
+        b = tensor_buffers[schedule.output]
+        tensor_buffers[schedule.output] = dataclasses.replace(b, first=min(b.first, schedule.nodes[0].node + 1))
     views = [(op.inputs[0], op.outputs[0]) for op in graph.ops
              if _is_view(op) and op.inputs[0] in tensor_buffers and op.outputs[0] in tensor_buffers]
 
@@ -161,7 +216,7 @@ def plan_aot(graph: Graph, inplace: str = "auto",
         groups = grouped([])
         outputs = set(graph.outputs)
         for k, op in enumerate(graph.ops):
-            if not _may_run_in_place(op):
+            if not _may_run_in_place(op) or op.index in staged:
                 continue
             src, dst = folds.input_of(op), op.outputs[0]
             if src not in tensor_buffers or dst not in tensor_buffers:
@@ -191,10 +246,14 @@ def plan_aot(graph: Graph, inplace: str = "auto",
         for k, nbytes in chosen:
             buffers.append(Buffer(len(buffers), None, f"scratch of node {k} (in-place depthwise)", align_up(nbytes),
                                   k + 1, k + 1))
+        for schedule in schedules:
+            buffers.extend(_patch_buffers(schedule, len(buffers)))
         return members_of, tuple(buffers)
 
     chosen = list(eligible)
     members_of, buffers = assemble(chosen)
+    if bound_only:
+        return live_bytes(buffers)
     plan = PLANNERS["mncompile"](buffers)
     if inplace == "auto" and chosen:
         target = plan.arena_bytes
@@ -214,5 +273,15 @@ def plan_aot(graph: Graph, inplace: str = "auto",
         for t in members:
             offsets[t] = plan.offsets[gid]
     scratch = tuple((k, plan.offsets[len(members_of) + j], n) for j, (k, n) in enumerate(chosen))
-    return AotMemory(buffers, plan, tuple(sorted(offsets.items())), tuple(tuple(m) for m in members_of),
-                     tuple(k for k, _ in chosen), scratch, lower_bound(buffers), tuple(f.pad for f in folds.pads))
+    base = len(members_of) + len(chosen)
+    tensors = [(k, t) for k, schedule in enumerate(schedules) for t in schedule.patch_tensors]
+    patches = tuple((k, t, plan.offsets[base + j], buffers[base + j].size) for j, (k, t) in enumerate(tensors))
+    memory = AotMemory(buffers, plan, tuple(sorted(offsets.items())), tuple(tuple(m) for m in members_of),
+                       tuple(k for k, _ in chosen), scratch, lower_bound(buffers), tuple(f.pad for f in folds.pads),
+                       tuple(schedules), patches)
+    if schedules:
+        from mncompile.aot.patch_check import check_schedule
+
+        for k in range(len(schedules)):
+            check_schedule(graph, memory, k)
+    return memory

@@ -65,16 +65,32 @@ def _arg(prefix: str, node: int, arg: Arg, memory, inplace: bool) -> str:
     return "NULL"
 
 
+STAGE_MARK = "@patch-stage@"
+
+
 def _decls_and_body(calls, graph: Graph, memory, profile: bool = False) -> tuple[list[dict], list[str]]:
     decls, body = [], []
+    stage_of: dict[int, int] = {}  # node -> its patch stage: the stage's nodes (and PADs folded into them)
+    for k, schedule in enumerate(memory.schedules):  # run in the tile loop, rendered by render_patch
+        first, last = schedule.nodes[0].node, schedule.last_node
+        for node in [n.node for n in schedule.nodes] + [p for p in memory.folded_pads if first <= p <= last]:
+            stage_of[node] = k
+    staged = set(stage_of)
+    marked: set[int] = set()
     for call in calls:
         name = c_comment_text(graph.layer_name(graph.ops[call.node].outputs[0]))
+        if call.node in staged and stage_of[call.node] not in marked:
+            marked.add(stage_of[call.node])
+            body.append(f"{STAGE_MARK}{stage_of[call.node]}")  # render_sources puts the tile loop here
+        if call.kernel is None and call.node in staged:
+            continue
         if call.kernel is None:  # a view, or a PAD folded into the convolution that reads it
             what = ", nothing to run" if call.node in memory.folded_pads else ": a view, nothing to run"
             body.append(f"    /* node {call.node}: {call.kind} {name}{call.comment}{what} */")
             continue
         inplace = call.node in memory.inplace
-        body.append(f"    /* node {call.node}: {call.kind} {name}" + (" (in place)" if inplace else "") + " */")
+        if call.node not in staged:
+            body.append(f"    /* node {call.node}: {call.kind} {name}" + (" (in place)" if inplace else "") + " */")
         parts = call.parts or (call,)
         for j, part in enumerate(parts):
             struct = f"L{call.node}" if not call.parts else f"L{call.node}_{j}"
@@ -87,9 +103,11 @@ def _decls_and_body(calls, graph: Graph, memory, profile: bool = False) -> tuple
             decls.append({"comment": f"node {call.node}: {part.title or part.kind} {name}{part.comment}",
                           "ctype": part.params_type, "name": struct, "rows": None,
                           "fields": [(key, _field(prefix, value)) for key, value in part.fields]})
+            if call.node in staged:
+                continue
             args = ", ".join([f"&{struct}", *(_arg(prefix, call.node, a, memory, inplace) for a in part.args)])
             body.append(f"    if ({part.kernel}({args}) != MN_OK) return {call.node + 1};")
-        if profile:
+        if profile and call.node not in staged:
             body.append(f"    MN_PROFILE_MARK({call.node});")
     return decls, body
 
@@ -163,6 +181,14 @@ _MODEL_INPUT = """int8_t *model_input(void)
     return MN_T(MODEL_INPUT_OFFSET);
 }
 """
+_MODEL_INPUT_BUFFER = """/* The input, outside the arena: the patch stage reads it in place. */
+static int8_t model_input_buffer[MODEL_INPUT_BYTES] __attribute__((aligned(16)));
+
+int8_t *model_input(void)
+{
+    return model_input_buffer;
+}
+"""
 _MODEL_OUTPUT = """const int8_t *model_output(void)
 {
     return MN_T(MODEL_OUTPUT_OFFSET);
@@ -176,11 +202,16 @@ def render_sources(p, calls: tuple[KernelCall, ...], graph: Graph, edges, name: 
 
     env = jinja_environment(templates_dir() / "aot" / "model")
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-    float_in, float_out = p.input_offset is None, p.output_offset is None
+    float_in, float_out = p.input_dtype == "FLOAT32", p.output_dtype == "FLOAT32"
     ctype_in, ctype_out = C_TYPES[p.input_dtype], C_TYPES[p.output_dtype]
     text_in, text_out = _io_text(graph, edges)
+    external_in = p.memory.external_input
     header_accessors = []
-    if not float_in:
+    if external_in:
+        header_accessors.append("/* The input buffer, outside the arena (the patch stage reads `in` in place): "
+                                "write the input here,\n * or pass any buffer of yours to model_invoke(). */\n"
+                                "int8_t *model_input(void);\n")
+    elif not float_in:
         header_accessors.append("/* The arena's input tensor: write the input here and pass it to model_invoke() to "
                                 "save the copy\n * (model_invoke() may overwrite it). */\nint8_t *model_input(void);\n")
     if not float_out:
@@ -196,6 +227,7 @@ def render_sources(p, calls: tuple[KernelCall, ...], graph: Graph, edges, name: 
         what_in="MODEL_INPUT_ELEMENTS float" if float_in else "MODEL_INPUT_BYTES int8",
         what_out="MODEL_OUTPUT_ELEMENTS float" if float_out else "MODEL_OUTPUT_BYTES int8",
         copy_in=("`in` is read by the QUANTIZE node (never copied\n * or written)" if float_in
+                 else "`in` is read in place by the patch stage (never copied\n * or written)" if external_in
                  else "`in` is copied into the arena unless it is model_input()"),
         copy_out=("`out` is written by the DEQUANTIZE node and must not\n * overlap `in`" if float_out
                   else "`out` may be any\n * buffer, or model_output() itself"),
@@ -212,12 +244,16 @@ def render_sources(p, calls: tuple[KernelCall, ...], graph: Graph, edges, name: 
     outside = []
     if float_in:
         outside.append(f"input t{graph.inputs[0]} (float32, `in`)")
+    if external_in:
+        outside.append(f"input t{graph.inputs[0]} (int8, `in`, read in place by the patch stage)")
     if float_out:
         outside.append(f"output t{graph.outputs[0]} (float32, `out`)")
     if outside:
         layout.append(f" * Not in the arena (the caller's buffers): {c_comment_text(', '.join(outside))}.")
     defines, accessors, prologue, epilogue = [], [], "", ""
-    if not float_in:
+    if external_in:
+        accessors.append(_MODEL_INPUT_BUFFER)
+    elif not float_in:
         defines.append(f"#define MODEL_INPUT_OFFSET {p.input_offset}")
         accessors.append(_MODEL_INPUT)
         prologue = ("    if (in != MN_T(MODEL_INPUT_OFFSET)) {\n        memcpy(MN_T(MODEL_INPUT_OFFSET), in, "
@@ -227,13 +263,23 @@ def render_sources(p, calls: tuple[KernelCall, ...], graph: Graph, edges, name: 
         accessors.append(_MODEL_OUTPUT)
         epilogue = ("    if (out != MN_T(MODEL_OUTPUT_OFFSET)) {\n        memcpy(out, MN_T(MODEL_OUTPUT_OFFSET), "
                     "MODEL_OUTPUT_BYTES);\n    }\n")
-    includes = "#include <stddef.h>\n#include <stdint.h>\n" + ("#include <string.h>\n" if prologue or epilogue else "")
+    stages = []
+    if p.memory.schedules:
+        from mncompile.aot.render_patch import COPY_HELPER, render_stage
+
+        by_node = {c.node: c for c in calls}
+        stages = [render_stage(k, s, by_node, graph, p.memory, p.profile) for k, s in enumerate(p.memory.schedules)]
+        copying = any(not (s.direct_input and s.direct_output) for s in p.memory.schedules)
+        accessors[:0] = [d for d, _ in stages] + ([COPY_HELPER] if copying else [])
+    copies = prologue or epilogue or any(not (s.direct_input and s.direct_output) for s in p.memory.schedules)
+    includes = "#include <stddef.h>\n#include <stdint.h>\n" + ("#include <string.h>\n" if copies else "")
     if p.profile:  # the first mark after the input copy: the copies stay outside the nodes' figures
         includes += "\n#include \"board.h\""
         defines.append(mark)
         accessors.append(tables)
         prologue += "    uint64_t mn_profile_last = board_ticks();\n"
     decls, body = _decls_and_body(calls, graph, mem, p.profile)
+    body = [stages[int(line[len(STAGE_MARK):])][1] if line.startswith(STAGE_MARK) else line for line in body]
     source = env.get_template("model.c.j2").render(
         **common, inplace=", ".join(str(k) for k in mem.inplace) or "none", layout=layout, includes=includes,
         defines=defines, decls=decls, accessors=accessors, prologue=prologue, body="\n".join(body),

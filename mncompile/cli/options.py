@@ -15,6 +15,10 @@ PROFILE_OPTION = typer.Option(False, "--profile", help="Per-layer profile: the f
 BACKEND_OPTION = typer.Option("tflm", "--backend", help="tflm: a TensorFlow Lite Micro project (the "
                               "interpreter runs the model); aot: C code calling mncompile's int8 kernels, "
                               "compiled ahead of time (no TFLM, one static arena, bit-exact with TFLM).")
+MEMORY_OPTION = typer.Option("balanced", "--memory", help="The AOT backend's schedule against the RAM limit "
+                             "(--ram, or the target's): speed (layer by layer), balanced (layer by layer when "
+                             "it fits, else the patch-based schedule with the fewest extra MACs that fits), min "
+                             "(the least RAM: the first layers run tile by tile, overlaps computed again).")
 VELA_SYSTEM_OPTION = typer.Option(None, "--vela-system-config", help="Ethos-U targets: Vela's system config "
                                    "(Arm/vela.ini), e.g. Ethos_U55_High_End_Embedded. [default: the target's]")
 VELA_MEMORY_OPTION = typer.Option(None, "--vela-memory-mode", help="Ethos-U targets: Vela's memory mode: "

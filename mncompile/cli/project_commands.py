@@ -25,6 +25,7 @@ from mncompile.cli.options import (
     LAYOUT_OPTION,
     MAX_DROP_OPTION,
     MEAN_OPTION,
+    MEMORY_OPTION,
     PACK_OPTION,
     PORT_OPTION,
     PROBE_OPTION,
@@ -134,6 +135,7 @@ def emit(
     camera_size: str | None = CAMERA_SIZE_OPTION,
     resize: str | None = RESIZE_OPTION,
     profile: bool = PROFILE_OPTION,
+    memory: str = MEMORY_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Write a firmware project for an int8 model: TensorFlow Lite Micro, or AOT C (--backend aot).
@@ -163,7 +165,7 @@ def emit(
                       ram=ram, flash=flash, backend=backend, reporter=render.RichReporter(),
                       pixels=_pixels(input_range, mean, std, labels),
                       camera=_camera(camera_format, camera_size, resize), golden_images=golden_images,
-                      profile=profile, layout=layout)
+                      profile=profile, layout=layout, memory=memory)
     if json_output:
         render.print_json(result.to_json())
         return
@@ -225,6 +227,7 @@ def build(
     camera_size: str | None = CAMERA_SIZE_OPTION,
     resize: str | None = RESIZE_OPTION,
     profile: bool = PROFILE_OPTION,
+    memory: str = MEMORY_OPTION,
     flash_board: bool = typer.Option(False, "--flash-board", help="Validate on the board: after emit, flash "
                                      "OUT/firmware with pyOCD and check the golden vectors on its console, as "
                                      "`mncompile flash` does (exit 13 without a probe, 10 when a vector FAILs). "
@@ -261,7 +264,7 @@ def build(
                            backend=backend, vela=_vela(vela_system_config, vela_memory_mode, vela_optimise),
                            pixels=_pixels(input_range, mean, std, labels),
                            camera=_camera(camera_format, camera_size, resize), golden_images=golden_images,
-                           max_drop=max_drop, profile=profile)
+                           max_drop=max_drop, profile=profile, memory=memory)
     from mncompile.flash import DEFAULT_TIMEOUT
 
     flash_request = _flash_request(probe, port, baud, DEFAULT_TIMEOUT, None) if flash_board else None

@@ -132,19 +132,13 @@ def library_inputs(loaded, resolved, planned, *, dataset: str | None, reporter: 
                    pixels: PixelOptions, camera: CameraOptions, golden_images: Path | None) -> ProjectInputs:
     """The AOT branch of `mncompile.pipeline.project_inputs`, with ``--golden 0`` allowed (no TFLM
     run, no dataset: the camera path's table alone)."""
-    from mncompile.aot.codegen import generate
-    from mncompile.budget import check_budget, enforce
+    from mncompile.aot.budgeted import compile_within
     from mncompile.emit.boards import load_board
     from mncompile.validate.golden import golden_vectors
 
     model, target, limits = loaded.verified, resolved.target, resolved.limits
     prep, prep_source, labels = pixel_contract(loaded, pixels, reporter)
-    program = generate(model, inplace=resolved.inplace)
-    io_bytes = (program.input_bytes if program.input_offset is None else 0) + \
-        (program.output_bytes if program.output_offset is None else 0)
-    memory = check_budget(program.constant_bytes, program.arena_bytes, io_bytes, target, limits.budget,
-                          limits.ram, limits.flash)
-    enforce(memory)
+    program, memory = compile_within(model, resolved)
     if resolved.golden:
         golden = golden_vectors(model, loaded.info, resolved.golden, dataset, model, reporter, preprocessing=prep,
                                 camera=camera, images=golden_images, class_names=labels)
@@ -152,7 +146,7 @@ def library_inputs(loaded, resolved, planned, *, dataset: str | None, reporter: 
         golden = _no_golden(loaded, prep, camera)
     options = {"golden": resolved.golden, "dataset": dataset, "budget": limits.budget, "ram": limits.ram,
                "flash": limits.flash, "golden_images": str(golden_images) if golden_images else None,
-               "inplace_depthwise": resolved.inplace}
+               "inplace_depthwise": resolved.inplace, "memory": resolved.memory}
     return ProjectInputs(model, loaded.info, target, load_board(target.board), "aot", planned, golden, memory,
                          options, aot=program, preprocessing=prep, preprocessing_source=prep_source, labels=labels)
 

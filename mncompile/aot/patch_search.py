@@ -1,0 +1,157 @@
+"""The RAM budget picks the schedule: layer by layer, or with patch stages (`mncompile.aot.patch`).
+
+`--memory` modes:
+
+- ``speed``: layer by layer (no recomputation);
+- ``balanced`` (default): layer by layer when that fits the room the budget leaves (RAM, or
+  ``--budget`` less the constants), else patch stages with the fewest extra MACs that fit;
+- ``min``: the least RAM, except that a gain under `MIN_SLACK` (2 %) is not bought with extra
+  MACs (a few hundred bytes are not worth several times the MACs).
+
+RAM here is the arena plus the model's buffers outside it (a float input or output, or the int8
+input a patch stage reads in place from the caller's buffer), as the budget counts it.
+
+The search is greedy over the RAM peak: it finds the time step where the plan so far holds the
+most bytes, tries every stage that covers that node (`patch.candidates`: each span of stage-able
+nodes, each tile grid) and keeps the best (`min`: the least RAM; `balanced`: the fewest extra MACs
+that brings the peak within the room; a stage it overlaps is dropped), then looks at the new peak,
+until no stage lowers it. A
+candidate's RAM is first estimated without planning (the lower bound of its buffers,
+`plan_aot(bound_only=True)`); the schedule kept is planned and checked (`plan_aot`: the planner's
+invariant check and the tile replay of `patch_check`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mncompile.aot.lower import Folds, inplace_candidates
+from mncompile.aot.memory import AotMemory, plan_aot
+from mncompile.aot.patch import Schedule, candidates
+from mncompile.graph.ir import Graph
+
+MEMORY_MODES = ("speed", "balanced", "min")
+MIN_SLACK = 0.02  # min: up to 2 % more RAM for fewer extra MACs
+MAX_ROUNDS = 8
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the search found: the chosen plan and the figures `plan`, the budget and the bench report."""
+
+    memory: AotMemory
+    mode: str
+    layerwise_ram: int  # RAM layer by layer (`speed`)
+    smallest_ram: int  # the least RAM the search reached (the layer-wise RAM when patching gains nothing)
+    smallest_extra_macs: int  # ... and its extra MACs
+    total_macs: int  # the model's MACs layer by layer
+    room: int | None  # what the budget leaves for RAM (None: no limit known)
+    float_io: int = 0  # float I/O bytes outside the arena
+
+    @property
+    def extra_macs(self) -> int:
+        return sum(s.macs[0] - s.macs[1] for s in self.memory.schedules)
+
+    @property
+    def ram(self) -> int:
+        return ram_bytes(self.memory, self.float_io)
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "room_bytes": self.room, "layerwise_ram_bytes": self.layerwise_ram,
+                "chosen_ram_bytes": self.ram, "arena_bytes": self.memory.arena_bytes,
+                "smallest_ram_bytes": self.smallest_ram, "smallest_extra_macs": self.smallest_extra_macs,
+                "total_macs": self.total_macs, "extra_macs": self.extra_macs,
+                "extra_macs_fraction": round(self.extra_macs / self.total_macs, 4) if self.total_macs else 0.0,
+                "patch_stages": len(self.memory.schedules)}
+
+
+def graph_macs(graph: Graph) -> int:
+    """Multiply-accumulates of the convolutions and fully connected layers, run once."""
+    total = 0
+    for op in graph.ops:
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            out = graph.tensors[op.outputs[0]].shape
+            filt = graph.tensors[op.inputs[1]].shape
+            depth = filt[3] if op.kind == "CONV_2D" else 1
+            total += out[1] * out[2] * out[3] * filt[1] * filt[2] * depth
+        elif op.kind == "FULLY_CONNECTED":
+            w = graph.tensors[op.inputs[1]].shape
+            rows = graph.tensors[op.outputs[0]].nbytes // max(w[0], 1)
+            total += rows * w[0] * w[1]
+    return total
+
+
+def _outside(schedules: tuple[Schedule, ...]) -> int:
+    """Bytes of an int8 input a stage reads in place (the caller's buffer, outside the arena)."""
+    for s in schedules:
+        if s.external_input:
+            h, w, c = s.shapes[s.input]
+            return h * w * c
+    return 0
+
+
+def ram_bytes(memory: AotMemory, float_io: int) -> int:
+    """Arena + buffers outside it: the float I/O (`float_io`) and an input read in place."""
+    return memory.arena_bytes + float_io + _outside(memory.schedules)
+
+
+def _extra(schedules) -> int:
+    return sum(s.macs[0] - s.macs[1] for s in schedules)
+
+
+def choose(graph: Graph, folds: Folds, calls, *, inplace: str = "auto", mode: str = "balanced",
+           room: int | None = None, float_io: int = 0, schedules: tuple[Schedule, ...] | None = None) -> Choice:
+    """The arena plan `mode` picks within `room` bytes of RAM (module docstring). Never raises for
+    "nothing fits": the caller's budget check reports it, with `Choice.smallest_ram`. `schedules`:
+    plan these patch stages instead of searching (tests, tools)."""
+    if mode not in MEMORY_MODES:
+        raise ValueError(f"mode must be one of {MEMORY_MODES}, not {mode!r}")
+    ok = inplace_candidates(graph, folds)
+    layerwise = plan_aot(graph, inplace=inplace, inplace_ok=ok, folds=folds)
+    total = graph_macs(graph)
+    base_ram = ram_bytes(layerwise, float_io)
+
+    def choice(memory: AotMemory) -> Choice:
+        ram = ram_bytes(memory, float_io)
+        smallest = (ram, _extra(memory.schedules)) if ram < base_ram else (base_ram, 0)
+        return Choice(memory, mode, base_ram, smallest[0], smallest[1], total, room, float_io)
+
+    if schedules is not None:
+        return choice(plan_aot(graph, inplace=inplace, inplace_ok=ok, folds=folds, schedules=tuple(schedules)))
+    if mode == "speed" or (mode == "balanced" and (room is None or base_ram <= room)):
+        return choice(layerwise)
+    every = "all" if inplace != "off" else "off"
+
+    def live(stages: tuple[Schedule, ...]) -> tuple[int, ...]:
+        return plan_aot(graph, inplace=every, inplace_ok=ok, folds=folds, schedules=stages, bound_only=True)
+
+    stages: tuple[Schedule, ...] = ()
+    steps = live(stages)
+    estimate, extra = max(steps) + float_io, 0
+    for _ in range(MAX_ROUNDS):
+        peak = max(range(len(steps)), key=lambda t: (steps[t], -t))
+        options = []
+        for s in candidates(graph, folds, calls, covering=max(peak - 1, 0)):
+            kept = [x for x in stages if x.last_node < s.nodes[0].node or x.nodes[0].node > s.last_node]
+            trial = tuple(sorted((*kept, s), key=lambda x: x.nodes[0].node))
+            trial_steps = live(trial)
+            options.append((max(trial_steps) + float_io + _outside(trial), _extra(trial), s.grid, trial, trial_steps))
+        # a gain under MIN_SLACK is taken only when it costs no extra MACs
+        better = [o for o in options if o[0] < estimate and (o[0] <= estimate * (1 - MIN_SLACK) or o[1] <= extra)]
+        if not better:
+            break
+        least = min(o[0] for o in better)
+        fitting = [o for o in better if room is not None and o[0] <= room] if mode == "balanced" else []
+        if fitting:
+            pick = min(fitting, key=lambda o: (o[1], o[0], o[2]))
+        else:
+            pick = min((o for o in better if o[0] <= least * (1 + MIN_SLACK)), key=lambda o: (o[1], o[0], o[2]))
+        estimate, extra, _, stages, steps = pick
+        if mode == "balanced" and room is not None and estimate <= room:
+            memory = plan_aot(graph, inplace=inplace, inplace_ok=ok, folds=folds, schedules=stages)
+            if ram_bytes(memory, float_io) <= room:
+                return choice(memory)
+    if not stages:
+        return choice(layerwise)
+    memory = plan_aot(graph, inplace=inplace, inplace_ok=ok, folds=folds, schedules=stages)
+    return choice(memory) if ram_bytes(memory, float_io) < base_ram else choice(layerwise)

@@ -1,0 +1,253 @@
+"""Patch-based execution (`mncompile.aot.patch`, `patch_search`, `patch_check`).
+
+- the receptive-field arithmetic against brute force (every tap of every output of a tile);
+- generated C with patch stages, compiled for the host (portable kernels and the DSP paths
+  emulated) and compared with the TFLM host interpreter bit for bit: stages at the start (the
+  input read in place from the caller's buffer, strips and square tiles, copied in and out) and
+  in the middle of V2 (an inverted residual block's ADD inside the stage);
+- the search: speed is layer by layer, min lowers the RAM, balanced fits the room with fewer extra
+  MACs than min, and every single-stage candidate the search could pick is checked by brute force;
+- the invariant check: mutated plans (a patch buffer moved onto a live one, a lifetime cut
+  short) fail it.
+
+QEMU runs of `min` schedules are in tests/test_aot.py (test_min_schedules_are_bit_exact_on_qemu).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import REPO, verified
+
+from mncompile.aot.codegen import generate
+from mncompile.aot.lower import find_folds, lower_graph
+from mncompile.aot.patch import Window, candidates, make_schedule, spans, stage_runs
+from mncompile.plan.verify import PlanInvariantError
+
+KERNELS = REPO / "firmware" / "kernels"
+
+
+# ---------------------------------------------------------------------------------------------
+# receptive fields
+
+
+@pytest.mark.parametrize("k,s,d", [(1, 1, 1), (3, 1, 1), (3, 2, 1), (5, 2, 1), (3, 1, 2), (7, 3, 1)])
+def test_window_need_is_exactly_the_taps_outputs_read(k, s, d):
+    """For every padding, map size and output interval: `Window.need` is the hull of every tap of
+    the outputs, clamped to the map (brute force over every tap), so it holds every tap inside the
+    map; without dilation (taps contiguous) it is exactly the rows those taps touch."""
+    for pad in range(0, (k - 1) * d + 1):
+        for size in range(1, 20):
+            out = (size + 2 * pad - (k - 1) * d - 1) // s + 1
+            for o0 in range(out):
+                for o1 in range(o0 + 1, out + 1):
+                    taps = [o * s - pad + j * d for o in range(o0, o1) for j in range(k)]
+                    inside = [t for t in taps if 0 <= t < size]
+                    if not inside:
+                        continue
+                    need = Window(k, s, d, pad).need(o0, o1, size)
+                    assert need == (max(0, min(taps)), min(size, max(taps) + 1))
+                    assert need[0] <= min(inside) and max(inside) < need[1]
+                    if d == 1:
+                        assert need == (min(inside), max(inside) + 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# generated C on the host against TFLM
+
+
+@pytest.fixture(scope="session")
+def kernel_objects(tmp_path_factory):
+    """The kernel library compiled once for the host: portable, and with the DSP paths emulated."""
+    if shutil.which("gcc") is None:
+        pytest.skip("host gcc is not installed")
+    root = tmp_path_factory.mktemp("patch-kernels")
+    built = {}
+    for variant, defines in (("portable", []), ("dsp", ["-DMN_KERNELS_EMULATE_DSP"])):
+        objects = []
+        for src in sorted(KERNELS.glob("*.c")):
+            obj = root / f"{variant}_{src.stem}.o"
+            proc = subprocess.run(["gcc", "-std=c99", "-O1", "-fPIC", "-c", *defines, f"-I{KERNELS}", str(src),
+                                   "-o", str(obj)], capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+            objects.append(str(obj))
+        built[variant] = (defines, objects)
+    return built
+
+
+def _run_host(program, x: np.ndarray, work, kernel_objects) -> dict[str, np.ndarray]:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "model.c").write_text(program.model_c)
+    (work / "model.h").write_text(program.model_h)
+    outputs = {}
+    for variant, (defines, objects) in kernel_objects.items():
+        lib = work / f"model_{variant}.so"
+        proc = subprocess.run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fPIC",
+                               "-shared", *defines, f"-I{KERNELS}", f"-I{work}", str(work / "model.c"), *objects,
+                               "-o", str(lib)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        so = ctypes.CDLL(str(lib))
+        rows = []
+        for v in range(len(x)):
+            xin = np.ascontiguousarray(x[v])
+            out = np.zeros(program.output_bytes, np.int8)
+            assert so.model_invoke(xin.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p)) == 0
+            rows.append(out)
+        outputs[variant] = np.stack(rows)
+    return outputs
+
+
+def _lowered(model):
+    graph = model.graph
+    folds = find_folds(graph)
+    return graph, folds, lower_graph(graph, folds)
+
+
+def _schedule(model, first: int, last: int, grid):
+    """The stage of graph nodes first..last on `grid` (the span must be one the search could take)."""
+    graph, folds, calls = _lowered(model)
+    for run in stage_runs(graph, folds, calls):
+        for i, n, out in spans(graph, run):
+            if run[i].node == first and run[n - 1].node == last:
+                schedule = make_schedule(graph, run[i:n], out, grid)
+                assert schedule is not None, (first, last, grid)
+                return schedule
+    raise AssertionError(f"nodes {first}..{last} are not a stage")
+
+
+def _inputs(model, n: int, seed: int) -> np.ndarray:
+    graph = model.graph
+    shape = graph.tensors[graph.inputs[0]].shape[1:]
+    return np.random.default_rng(seed).integers(-128, 128, (n, *shape)).astype(np.int8)
+
+
+@pytest.mark.parametrize("name,stages", [
+    ("v1_0.25_96", [(0, 8, (4, 4))]),  # square tiles: input copied in, output copied out
+    ("v1_0.25_96", [(0, 4, (5, 1))]),  # strips: input read and output written in place
+    ("v1_0.25_96", [(0, 1, (3, 2)), (2, 5, (2, 2))]),  # two stages, the second reading an arena tensor
+    ("v2_0.35_96", [(0, 12, (6, 6))]),  # through two inverted residual blocks and their ADD
+    ("v2_0.35_96", [(0, 4, (2, 2)), (13, 23, (3, 3))]),  # a stage in the middle, ADDs inside
+])
+def test_patch_stages_match_tflm_on_the_host(name, stages, tflite_zoo, kernel_objects, tmp_path):
+    """Every stage kind, compiled for the host with the portable and the (emulated) DSP kernels:
+    outputs identical to the TFLM host interpreter's."""
+    from mncompile.validate.emulate import emulate
+
+    model = verified(tflite_zoo[name])
+    schedules = tuple(_schedule(model, *s) for s in stages)
+    program = generate(model, schedules=schedules)
+    assert len(program.memory.schedules) == len(stages)
+    x = _inputs(model, 2, 7)
+    want = emulate(model, x, "tflm").reshape(len(x), -1)
+    for variant, got in _run_host(program, x, tmp_path, kernel_objects).items():
+        assert np.array_equal(got, want), variant
+    layerwise = generate(model, memory="speed")
+    assert program.arena_bytes < layerwise.arena_bytes
+
+
+def test_stage_input_is_the_callers_buffer(tflite_zoo, kernel_objects, tmp_path):
+    """A stage that reads the int8 graph input reads it in place: not in the arena, model_input()
+    is a buffer of its own, and passing any buffer works."""
+    model = verified(tflite_zoo["v1_0.25_96"])
+    program = generate(model, schedules=(_schedule(model, 0, 8, (4, 4)),))
+    assert program.memory.external_input and program.input_offset is None
+    assert program.outside_arena_bytes == program.input_bytes == 96 * 96 * 3
+    assert "static int8_t model_input_buffer[MODEL_INPUT_BYTES]" in program.model_c
+    assert "memcpy(MN_T(MODEL_INPUT_OFFSET)" not in program.model_c
+    assert program.input_bytes + program.arena_bytes < generate(model, memory="speed").arena_bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# the search
+
+
+@pytest.fixture(scope="session")
+def searched(tflite_zoo):
+    """Each mode of the search on V1 a0.25@96 and V2 a0.35@96 (a few seconds each, done once)."""
+    result = {}
+    for name in ("v1_0.25_96", "v2_0.35_96"):
+        model = verified(tflite_zoo[name])
+        result[name] = {mode: generate(model, memory=mode) for mode in ("speed", "min")}
+    return result
+
+
+@pytest.mark.parametrize("name", ["v1_0.25_96", "v2_0.35_96"])
+def test_speed_is_layer_by_layer_and_min_lowers_the_ram(name, searched):
+    speed, least = searched[name]["speed"], searched[name]["min"]
+    assert not speed.memory.schedules and speed.choice.extra_macs == 0
+    assert least.memory.schedules
+    assert least.choice.ram < speed.choice.ram == speed.arena_bytes
+    assert least.choice.smallest_ram == least.choice.ram
+    assert least.choice.ram == least.arena_bytes + least.outside_arena_bytes
+
+
+def test_balanced_fits_the_room_with_the_fewest_extra_macs_of_one_stage(tflite_zoo):
+    """A room between min's RAM and the layer-wise RAM: balanced fits it, and no single stage with
+    fewer extra MACs fits it (brute force: every candidate planned)."""
+    from mncompile.aot.memory import plan_aot
+    from mncompile.aot.patch_search import ram_bytes
+
+    model = verified(tflite_zoo["v1_0.25_96"])
+    speed = generate(model, memory="speed")
+    room = speed.arena_bytes * 9 // 10
+    balanced = generate(model, memory="balanced", room=room)
+    assert balanced.choice.ram <= room and balanced.memory.schedules
+    graph, folds, calls = _lowered(model)
+    from mncompile.aot.lower import inplace_candidates
+
+    ok = inplace_candidates(graph, folds)
+    for s in candidates(graph, folds, calls):
+        extra = s.macs[0] - s.macs[1]
+        if extra < balanced.choice.extra_macs:
+            memory = plan_aot(graph, inplace_ok=ok, folds=folds, schedules=(s,))
+            assert ram_bytes(memory, 0) > room, (s.nodes[0].node, s.last_node, s.grid)
+    assert generate(model, memory="balanced", room=speed.arena_bytes).memory.schedules == ()
+    assert generate(model, memory="balanced").memory.schedules == ()  # no limit known: layer by layer
+
+
+# ---------------------------------------------------------------------------------------------
+# the invariant check
+
+
+def test_replay_catches_a_patch_moved_onto_a_live_buffer(tflite_zoo):
+    from mncompile.aot.patch_check import check_schedule
+
+    model = verified(tflite_zoo["v1_0.25_96"])
+    program = generate(model, schedules=(_schedule(model, 0, 8, (4, 4)),))
+    memory = program.memory
+    schedule = memory.schedules[0]
+    check_schedule(model.graph, memory, 0)  # the real plan passes
+    patches = list(memory.patches)
+    # the patch node 1 reads, moved onto the patch node 1 writes: the node would overwrite its input
+    src, dst = schedule.nodes[1].reads[0], schedule.nodes[1].writes
+    offset = memory.patch_offset(0, dst)
+    mutated = [(k, t, offset if t == src else o, n) for k, t, o, n in patches]
+    with pytest.raises(PlanInvariantError, match="still reads"):
+        check_schedule(model.graph, dataclasses.replace(memory, patches=tuple(mutated)), 0)
+    # a patch moved onto the stage's whole output, which every later tile must keep
+    out = memory.offset(schedule.output)
+    mutated = [(k, t, out if t == src else o, n) for k, t, o, n in patches]
+    with pytest.raises(PlanInvariantError, match="still reads"):
+        check_schedule(model.graph, dataclasses.replace(memory, patches=tuple(mutated)), 0)
+
+
+def test_replay_catches_a_lifetime_cut_short(tflite_zoo, monkeypatch):
+    """The planner is told a patch dies one node early: its plan passes the planner's own check
+    (the lifetimes it was given) and the tile replay catches the overlap."""
+    import mncompile.aot.memory as memory_module
+
+    model = verified(tflite_zoo["v1_0.25_96"])
+    schedule = _schedule(model, 0, 8, (4, 4))
+    real = memory_module._patch_buffers
+
+    def short(s, start):
+        return [dataclasses.replace(b, last=b.first) for b in real(s, start)]
+
+    monkeypatch.setattr(memory_module, "_patch_buffers", short)
+    with pytest.raises(PlanInvariantError, match="patch stage"):
+        generate(model, schedules=(schedule,))
