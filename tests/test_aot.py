@@ -76,15 +76,15 @@ def _build_and_run(project: Path, build_dir: Path, machine: str):
 
 @pytest.fixture(scope="session")
 def aot_projects(tmp_path_factory):
-    """Emitted on first use, keyed (model name, target, inplace mode)."""
+    """Emitted on first use, keyed (model name, target, inplace mode, memory mode)."""
     root = tmp_path_factory.mktemp("aot")
-    cache: dict[tuple[str, str, str], Path] = {}
+    cache: dict[tuple[str, str, str, str], Path] = {}
 
-    def get(name: str, model: Path, target: str, inplace: str = "auto") -> Path:
-        key = (name, target, inplace)
+    def get(name: str, model: Path, target: str, inplace: str = "auto", memory: str = "balanced") -> Path:
+        key = (name, target, inplace, memory)
         if key not in cache:
-            cache[key] = emit(model, target, root / f"{name}_{target}_{inplace}", backend="aot",
-                              inplace=inplace).out
+            cache[key] = emit(model, target, root / f"{name}_{target}_{inplace}_{memory}", backend="aot",
+                              inplace=inplace, memory=memory).out
         return cache[key]
 
     return get
@@ -113,6 +113,30 @@ def test_whole_model_is_bit_exact_on_qemu(name, target, request, aot_projects, t
     ticks = [v.ticks for v in report.vectors]
     print(f"{name} on {target}: {sum(ticks) / len(ticks):,.0f} {report.ticks_unit} per inference, arena {arena:,} B, "
           f"text {firmware.text:,} B")
+
+
+@needs_arm_gcc
+@needs_qemu
+@pytest.mark.parametrize("target", ("cortex-m7", "cortex-m55"))
+@pytest.mark.parametrize("name", ("v1_0.25_96", "v2_0.35_96"))
+def test_min_schedules_are_bit_exact_on_qemu(name, target, request, aot_projects, tmp_path):
+    """--memory min: patch stages (tiles with their overlaps recomputed; V2's reach into its inverted
+    residual blocks) on the DSP (M7) and Helium (M55) kernels, every golden vector identical to TFLM,
+    the arena the plan predicted, smaller than layer by layer."""
+    from mncompile.targets import get_target
+
+    project = aot_projects(name, _model(name, request), target, memory="min")
+    doc = json.loads((project / "mncompile.json").read_text())
+    stages = doc["plan"]["patch_stages"]
+    assert stages and doc["options"]["memory"] == "min"
+    firmware, result, report = _build_and_run(project, tmp_path / "build", get_target(target).qemu_machine)
+    assert result.exit_code == 0, result.output
+    assert report.all_passed and report.total == 4, result.output
+    arena = doc["arena"]["predicted_bytes"]["aot"]
+    assert report.arena_used == report.arena_predicted == arena
+    assert arena < doc["aot"]["memory_mode"]["layerwise_ram_bytes"]
+    print(f"{name} on {target}, --memory min: {[(s['first_node'], s['last_node'], s['tiles']) for s in stages]}, "
+          f"arena {arena:,} B, {sum(v.ticks for v in report.vectors) // 4:,} {report.ticks_unit} per inference")
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -53,7 +53,11 @@ def render_aot(inputs: ProjectInputs, out: Path, reporter: Reporter) -> EmitResu
     context = template_context(inputs, model.data, same, same, model_file=model.name)
     summary = {"nodes": len(program.layers), "constant_bytes": program.constant_bytes, "arena_bytes": arena,
                "lower_bound": planned.lower_bound, "tflm_arena": tflm_arena["reference"],
-               "inplace": list(program.memory.inplace), "kernels": list(program.kernels)}
+               "inplace": list(program.memory.inplace), "kernels": list(program.kernels),
+               "memory": program.choice.to_json() if program.choice else None,
+               "patch_stages": [s.to_json() for s in program.memory.schedules],
+               "outside_arena_bytes": program.outside_arena_bytes,
+               "external_input_bytes": program.input_bytes if program.memory.external_input else 0}
     context["aot"] = summary
 
     files = render_tree(templates_dir() / "aot", context, exclude=("model/",))  # model/: the AOT renderer's
@@ -89,6 +93,22 @@ def _layers(n: int) -> str:
     return f"{n} layer{'' if n == 1 else 's'}"
 
 
+def patch_lines(a: dict) -> list[str]:
+    """The schedule --memory chose, for the summary (nothing when it is layer by layer)."""
+    memory, stages = a.get("memory"), a.get("patch_stages") or []
+    if not stages:
+        return []
+    what = "; ".join(f"nodes {s['first_node']}..{s['last_node']} in {s['tiles'][0]}x{s['tiles'][1]} tiles"
+                     for s in stages)
+    lines = [f"--memory {memory['mode']}: patch stages ({what}): {memory['extra_macs']:,} extra MACs "
+             f"(+{memory['extra_macs_fraction']:.1%}); RAM {memory['chosen_ram_bytes']:,} B against "
+             f"{memory['layerwise_ram_bytes']:,} B layer by layer"]
+    if a.get("external_input_bytes"):
+        lines.append(f"the input ({a['external_input_bytes']:,} B) is read in place from the caller's buffer, "
+                     "outside the arena")
+    return lines
+
+
 def summary_lines(result) -> list[str]:
     """What `emit --backend aot` (and the end of `build --backend aot`) prints about the project."""
     a, t = result.aot, result.target
@@ -97,6 +117,7 @@ def summary_lines(result) -> list[str]:
              f"flash: constants {a['constant_bytes']:,} B; RAM: static arena {a['arena_bytes']:,} B "
              f"({_layers(len(a['inplace']))} in place; layer-wise lower bound {a['lower_bound']:,} B, "
              f"TFLM arena {a['tflm_arena']:,} B)",
+             *patch_lines(a),
              f"golden vectors: {result.golden.count} ({result.golden.source}), expected outputs from "
              "the TFLM host interpreter" + (" (float32, compared bit for bit)" if result.golden.float_output else ""),
              f"build: cmake -S {result.out} -B {result.out}/build -G Ninja && cmake --build {result.out}/build"]
