@@ -197,9 +197,11 @@ def describe_all(report: BudgetReport) -> str:
     return "; ".join(parts)
 
 
-def enforce(report: BudgetReport, suggestion: str | None = None, npu: bool = False) -> None:
+def enforce(report: BudgetReport, suggestion: str | None = None, npu: bool = False,
+            document: dict | None = None) -> None:
     """Raise `BudgetError` when the report does not fit; do nothing when it does. `npu`: the
-    report is `check_npu_budget`'s, and the message says the figures are Vela's."""
+    report is `check_npu_budget`'s, and the message says the figures are Vela's. `document`: the
+    command's JSON report, which the error's JSON form carries."""
     if report.fits:
         return
     what = "compiled for the NPU by Vela" if npu else ""
@@ -207,4 +209,4 @@ def enforce(report: BudgetReport, suggestion: str | None = None, npu: bool = Fal
                f"All limits: {describe_all(report)}")
     if suggestion:
         message += f"; {suggestion}"
-    raise BudgetError(message, hint=NPU_HINT if npu else OVERRIDE_HINT)
+    raise BudgetError(message, hint=NPU_HINT if npu else OVERRIDE_HINT, document=document)

@@ -75,13 +75,6 @@ class EmulatorError(MncompileError):
     kind = "emulator"
 
 
-class BudgetError(MncompileError):
-    """The model does not fit the memory budget, the target's RAM or its flash."""
-
-    exit_code = 8
-    kind = "budget"
-
-
 class FirmwareBuildError(MncompileError):
     """CMake or arm-none-eabi-gcc failed to configure, compile or link a generated project."""
 
@@ -99,6 +92,14 @@ class _ReportError(MncompileError):
 
     def to_json(self) -> dict:
         return {**(self.document or {}), **super().to_json()}
+
+
+class BudgetError(_ReportError):
+    """The model does not fit the memory budget, the target's RAM or its flash. `document`: the
+    report it came from (`plan --json`), when there is one."""
+
+    exit_code = 8
+    kind = "budget"
 
 
 class FirmwareValidationError(_ReportError):

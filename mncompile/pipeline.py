@@ -66,8 +66,8 @@ class TargetPlan:
     npu: NpuResult | None = None
     npu_arena: ArenaPrediction | None = None
 
-    def enforce(self, suggestion: str | None = None) -> None:
-        enforce(self.memory, suggestion, npu=self.npu is not None)
+    def enforce(self, suggestion: str | None = None, document: dict | None = None) -> None:
+        enforce(self.memory, suggestion, npu=self.npu is not None, document=document)
 
     def to_json(self) -> dict:
         return {"target": self.target.name, "memory": self.memory.to_json(),
@@ -95,23 +95,60 @@ class PlanOutcome:
     plan: PlanResult
     files: PlanFiles
     targeted: TargetPlan | None
+    aot: object | None = None  # mncompile.aot.codegen.AotProgram: the AOT backend's schedule under --memory
+    aot_unsupported: str | None = None  # why the AOT backend cannot compile the model
 
-    def enforce(self) -> None:
+    def enforce(self, document: dict | None = None) -> None:
+        """BudgetError (exit 8) when the TFLM project does not fit the target; the message says whether
+        the AOT backend's schedule fits instead."""
         if self.targeted is not None:
-            self.targeted.enforce()
+            self.targeted.enforce(self.aot_suggestion(), document)
+
+    def aot_suggestion(self) -> str | None:
+        c = self.aot.choice if self.aot is not None else None
+        if c is None or c.room is None:
+            return None
+        stages = f" (patch stages: +{c.extra_macs / c.total_macs:.1%} MACs)" if c.extra_macs else ""
+        if c.ram <= c.room:
+            return f"the AOT backend fits: --backend aot --memory {c.mode} needs {c.ram:,} B of RAM{stages}"
+        from mncompile.aot.budgeted import patch_note
+
+        return f"nor does the AOT backend: {patch_note(c)}"
+
+
+def aot_schedule(model, resolved: Resolved | None, memory: str):
+    """(the AOT program --memory picks, why the AOT backend cannot compile the model): within the
+    room the target's limits leave, or with no limit without a target."""
+    from mncompile.aot.codegen import generate
+    from mncompile.budget import ram_room
+    from mncompile.errors import UnsupportedOpError
+
+    room = None
+    if resolved is not None and not resolved.npu:
+        limits = resolved.limits
+
+        def room(constants: int) -> int:
+            return ram_room(constants, resolved.target, limits.budget, limits.ram, limits.flash)
+    try:
+        return generate(model, memory=memory, room=room), None
+    except UnsupportedOpError as exc:
+        return None, exc.message
 
 
 def plan(model: str | Path, out: str | Path | None = None, *, target: str | None = None,
          budget: str | int | None = None, ram: str | int | None = None, flash: str | int | None = None,
-         vela: VelaOptions | None = None, reporter: Reporter = NullReporter()) -> PlanOutcome:
+         vela: VelaOptions | None = None, reporter: Reporter = NullReporter(), memory: str = "balanced") -> PlanOutcome:
     """`mncompile plan`: the arena plan of an int8 .tflite, written to `out` (default
     <model>.plan), checked against `target` when one is given (nothing is enforced here: the
-    caller renders, then calls `PlanOutcome.enforce`)."""
+    caller renders, then calls `PlanOutcome.enforce`). Next to TFLM's figures: the AOT backend's
+    arena layer by layer and the schedule `memory` picks (patch stages, `mncompile.aot.patch_search`)."""
     from mncompile.graph.verified import read_model
+    from mncompile.options import check_memory_mode
 
+    check_memory_mode(memory)
     resolved = None
     if target is not None:
-        resolved = resolve(target, budget=budget, ram=ram, flash=flash, vela=vela)
+        resolved = resolve(target, budget=budget, ram=ram, flash=flash, vela=vela, memory=memory)
     elif (vela is not None and vela != VelaOptions()) or any(v is not None for v in (budget, ram, flash)):
         raise InvalidOptionError("--budget, --ram, --flash and --vela-* need a --target")
     out = Path(out) if out is not None else Path(model).with_name(Path(model).name + ".plan")
@@ -119,8 +156,14 @@ def plan(model: str | Path, out: str | Path | None = None, *, target: str | None
     verified = read_model(model)
     planned = plan_model(verified, measure_host_arena)
     targeted = target_plan(planned, resolved, out / NPU_DIR, reporter) if resolved is not None else None
-    files = write_plan_files(planned, out, extra=targeted.to_json() if targeted else None)
-    return PlanOutcome(planned, files, targeted)
+    if memory != "balanced" or resolved is None or not targeted.memory.fits:
+        reporter.info(f"AOT schedule (--memory {memory})")
+    aot, unsupported = aot_schedule(verified, resolved, memory)
+    extra = {**(targeted.to_json() if targeted else {}),
+             "aot": ({"memory_mode": aot.choice.to_json(), "plan": aot.memory.to_json()} if aot is not None
+                     else {"unsupported": unsupported})}
+    files = write_plan_files(planned, out, extra=extra, aot=aot.memory if aot is not None else None)
+    return PlanOutcome(planned, files, targeted, aot, unsupported)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -251,3 +251,51 @@ def test_replay_catches_a_lifetime_cut_short(tflite_zoo, monkeypatch):
     monkeypatch.setattr(memory_module, "_patch_buffers", short)
     with pytest.raises(PlanInvariantError, match="patch stage"):
         generate(model, schedules=(schedule,))
+
+
+# ---------------------------------------------------------------------------------------------
+# through the CLI
+
+
+def test_plan_reports_the_patch_stages_next_to_layer_by_layer(tflite_zoo, tmp_path):
+    """`plan --memory min --json`: the AOT figures next to TFLM's, the schedule in plan.json (stages,
+    tiles, patch buffers, extra MACs), the picture written; over a RAM limit the TFLM project does
+    not fit and the error names the AOT schedule that does."""
+    import json
+
+    from conftest import run_cli
+
+    model = tflite_zoo["v2_0.35_96"]
+    proc = run_cli("plan", str(model), "-o", str(tmp_path / "p"), "--memory", "min", "--json", check=True)
+    doc = json.loads(proc.stdout)
+    mode, plan = doc["aot"]["memory_mode"], doc["aot"]["plan"]
+    assert mode["mode"] == "min" and mode["chosen_ram_bytes"] < mode["layerwise_ram_bytes"]
+    assert plan["patch_stages"] and plan["patch_stages"][0]["tiles"][0] > 1
+    stage = plan["patch_stages"][0]
+    assert stage["extra_macs"] == stage["stage_macs_patched"] - stage["stage_macs_once"] > 0
+    assert {b["tensor"] for b in stage["buffers"]} == {b["tensor"] for b in stage["patch_buffers"]}
+    assert mode["extra_macs"] == sum(s["extra_macs"] for s in plan["patch_stages"])
+    assert json.loads((tmp_path / "p" / "plan.json").read_text())["aot"] == doc["aot"]
+    assert (tmp_path / "p" / "memory.png").stat().st_size > 0
+
+    proc = run_cli("plan", str(model), "-o", str(tmp_path / "q"), "--target", "cortex-m7", "--ram", "64KB", "--json")
+    assert proc.returncode == 8
+    doc = json.loads(proc.stdout)  # one document: the plan with the error added
+    assert doc["error"] == "budget" and doc["exit_code"] == 8 and "the AOT backend fits: --backend aot --memory balanced" in doc["message"]
+    assert doc["aot"]["memory_mode"]["chosen_ram_bytes"] <= 64 * 1024
+
+
+def test_emit_min_and_the_errors(tflite_zoo, tmp_path):
+    """emit --memory: a bad mode is a usage error (exit 2); when nothing fits, exit 8 names the least
+    RAM patching reaches and its extra MACs, and nothing is written."""
+    from conftest import run_cli
+
+    model = tflite_zoo["v2_0.35_96"]
+    proc = run_cli("emit", str(model), "-t", "cortex-m7", "--backend", "aot", "-o", str(tmp_path / "a"),
+                   "--memory", "fast")
+    assert proc.returncode == 2 and "unknown --memory mode 'fast'" in proc.stderr
+    proc = run_cli("emit", str(model), "-t", "cortex-m7", "--backend", "aot", "-o", str(tmp_path / "b"),
+                   "--ram", "8KB")
+    assert proc.returncode == 8, proc.stderr
+    assert "the smallest schedule (patch stages, --memory min) needs" in proc.stderr
+    assert "extra MACs" in proc.stderr and not (tmp_path / "b").exists()

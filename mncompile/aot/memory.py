@@ -30,7 +30,7 @@ checked with `mncompile.plan.verify.check_plan`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mncompile.aot.lower import Folds
@@ -88,13 +88,16 @@ class AotMemory:
 
 
 class _Groups:
-    """Union-find over tensor indices."""
+    """Union-find over tensor indices, with each set's members."""
 
     def __init__(self):
         self.parent: dict[int, int] = {}
+        self.sets: dict[int, list[int]] = {}
 
     def find(self, t: int) -> int:
-        self.parent.setdefault(t, t)
+        if t not in self.parent:
+            self.parent[t] = t
+            self.sets[t] = [t]
         while self.parent[t] != t:
             self.parent[t] = self.parent[self.parent[t]]
             t = self.parent[t]
@@ -103,11 +106,12 @@ class _Groups:
     def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+            keep, gone = min(ra, rb), max(ra, rb)
+            self.parent[gone] = keep
+            self.sets[keep] += self.sets.pop(gone)
 
-    def members(self, t: int, universe: Iterable[int]) -> list[int]:
-        r = self.find(t)
-        return [u for u in universe if self.find(u) == r]
+    def members(self, t: int) -> list[int]:
+        return self.sets[self.find(t)]
 
 
 INPLACE_MODES = ("auto", "all", "off")
@@ -155,7 +159,8 @@ def _patch_buffers(schedule: Schedule, start: int) -> list[Buffer]:
 
 def plan_aot(graph: Graph, inplace: str = "auto",
              inplace_ok: Callable[[Op], int | None] | None = None, folds: Folds = Folds(),
-             schedules: tuple[Schedule, ...] = (), bound_only: bool = False) -> AotMemory | tuple[int, ...]:
+             schedules: tuple[Schedule, ...] = (), bound_only: bool = False,
+             base: tuple[Buffer, ...] | None = None) -> AotMemory | tuple[int, ...]:
     """Plan the AOT arena of `graph`. `folds`: the PADs folded into convolutions (`Folds`): their
     output tensors are not planned, and each PAD's input lives until the convolution reads it.
 
@@ -174,7 +179,8 @@ def plan_aot(graph: Graph, inplace: str = "auto",
     caller's buffer, `Schedule.external_input`) and its output from its first node, as every tile
     reads and writes them; its nodes never run in place. `bound_only`: return the live bytes at
     each time step of the buffers with every eligible op in place, without planning (the search's
-    estimate; their maximum is a lower bound of the arena).
+    estimate; their maximum is a lower bound of the arena). `base`: `lifetimes(graph)`, when the
+    caller has it (the search plans thousands of candidates of one graph).
     """
     if inplace not in INPLACE_MODES:
         raise ValueError(f"inplace must be one of {INPLACE_MODES}, not {inplace!r}")
@@ -183,7 +189,7 @@ def plan_aot(graph: Graph, inplace: str = "auto",
     for schedule in schedules:
         external |= {s.writes for s in schedule.nodes if s.writes != schedule.output}
         external |= {schedule.input} if schedule.external_input else set()
-    tensor_buffers = {b.tensor: b for b in lifetimes(graph) if b.tensor not in external}
+    tensor_buffers = {b.tensor: b for b in (base or lifetimes(graph)) if b.tensor not in external}
     for fold in folds.pads:  # the convolution (time step conv + 1) reads the PAD's input instead
         if fold.source in tensor_buffers:
             b = tensor_buffers[fold.source]
@@ -221,7 +227,7 @@ def plan_aot(graph: Graph, inplace: str = "auto",
             src, dst = folds.input_of(op), op.outputs[0]
             if src not in tensor_buffers or dst not in tensor_buffers:
                 continue
-            members = groups.members(src, tensor_buffers)
+            members = groups.members(src)
             if outputs.intersection(members) or max(tensor_buffers[u].last for u in members) != k + 1:
                 continue
             scratch = inplace_ok(op)

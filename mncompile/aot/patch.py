@@ -32,6 +32,7 @@ else through a patch buffer of one tile.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from mncompile.aot.lower import Folds
 from mncompile.graph.ir import Graph
@@ -162,7 +163,7 @@ class Schedule:
     shapes: dict  # tensor -> (h, w, c)
     external_input: bool  # the int8 graph input, read from the caller's buffer (not in the arena)
 
-    @property
+    @cached_property
     def direct_input(self) -> bool:
         h, w, _ = self.shapes[self.input]
         return all(iv == (0, w) for iv in self.region[1][self.input])
@@ -171,7 +172,7 @@ class Schedule:
     def direct_output(self) -> bool:
         return self.grid[1] == 1
 
-    @property
+    @cached_property
     def patch_tensors(self) -> tuple[int, ...]:
         """Tensors held in patch buffers, in the order they are made (the stage input first when it
         is copied in; the output last when it goes through a tile buffer)."""
@@ -185,10 +186,17 @@ class Schedule:
         return tuple(max(b - a for a, b in self.region[axis][t]) for axis in (0, 1))
 
     def patch_bytes(self, t: int) -> int:
-        r, c = self.extent(t)
-        return r * c * self.shapes[t][2]
+        return self._patch_sizes[t]
 
-    @property
+    @cached_property
+    def _patch_sizes(self) -> dict[int, int]:
+        sizes = {}
+        for t in self.patch_tensors:
+            r, c = self.extent(t)
+            sizes[t] = r * c * self.shapes[t][2]
+        return sizes
+
+    @cached_property
     def macs(self) -> tuple[int, int]:
         """(MACs the stage computes over all tiles, MACs of the same nodes run once)."""
         done = once = 0

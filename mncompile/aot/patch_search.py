@@ -29,6 +29,7 @@ from mncompile.aot.lower import Folds, inplace_candidates
 from mncompile.aot.memory import AotMemory, plan_aot
 from mncompile.aot.patch import Schedule, candidates
 from mncompile.graph.ir import Graph
+from mncompile.plan.lifetimes import lifetimes
 
 MEMORY_MODES = ("speed", "balanced", "min")
 MIN_SLACK = 0.02  # min: up to 2 % more RAM for fewer extra MACs
@@ -106,7 +107,14 @@ def choose(graph: Graph, folds: Folds, calls, *, inplace: str = "auto", mode: st
     plan these patch stages instead of searching (tests, tools)."""
     if mode not in MEMORY_MODES:
         raise ValueError(f"mode must be one of {MEMORY_MODES}, not {mode!r}")
-    ok = inplace_candidates(graph, folds)
+    scratch = inplace_candidates(graph, folds)
+    known: dict[int, int | None] = {}
+
+    def ok(op):  # the same answer for an op every time: ask once
+        if op.index not in known:
+            known[op.index] = scratch(op)
+        return known[op.index]
+
     layerwise = plan_aot(graph, inplace=inplace, inplace_ok=ok, folds=folds)
     total = graph_macs(graph)
     base_ram = ram_bytes(layerwise, float_io)
@@ -122,8 +130,11 @@ def choose(graph: Graph, folds: Folds, calls, *, inplace: str = "auto", mode: st
         return choice(layerwise)
     every = "all" if inplace != "off" else "off"
 
+    base = lifetimes(graph)
+
     def live(stages: tuple[Schedule, ...]) -> tuple[int, ...]:
-        return plan_aot(graph, inplace=every, inplace_ok=ok, folds=folds, schedules=stages, bound_only=True)
+        return plan_aot(graph, inplace=every, inplace_ok=ok, folds=folds, schedules=stages, bound_only=True,
+                        base=base)
 
     stages: tuple[Schedule, ...] = ()
     steps = live(stages)
@@ -131,11 +142,18 @@ def choose(graph: Graph, folds: Folds, calls, *, inplace: str = "auto", mode: st
     for _ in range(MAX_ROUNDS):
         peak = max(range(len(steps)), key=lambda t: (steps[t], -t))
         options = []
+        settled = set()  # (span, strips or squares) whose stage no longer holds the peak: more tiles cannot help
         for s in candidates(graph, folds, calls, covering=max(peak - 1, 0)):
+            family = (s.nodes[0].node, s.last_node, s.grid[1] == 1)
+            if family in settled:
+                continue
             kept = [x for x in stages if x.last_node < s.nodes[0].node or x.nodes[0].node > s.last_node]
             trial = tuple(sorted((*kept, s), key=lambda x: x.nodes[0].node))
             trial_steps = live(trial)
             options.append((max(trial_steps) + float_io + _outside(trial), _extra(trial), s.grid, trial, trial_steps))
+            window = range(s.nodes[0].node + 1, s.last_node + 2)
+            if max(trial_steps) == max((v for t, v in enumerate(trial_steps) if t not in window), default=0):
+                settled.add(family)
         # a gain under MIN_SLACK is taken only when it costs no extra MACs
         better = [o for o in options if o[0] < estimate and (o[0] <= estimate * (1 - MIN_SLACK) or o[1] <= extra)]
         if not better:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -67,6 +68,7 @@ def plan(
     vela_system_config: str | None = VELA_SYSTEM_OPTION,
     vela_memory_mode: str | None = VELA_MEMORY_OPTION,
     vela_optimise: str = VELA_OPTIMISE_OPTION,
+    memory: str = MEMORY_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Plan the tensor arena: lifetimes, lower bound, TFLM greedy and mncompile's plan.
@@ -75,22 +77,28 @@ def plan(
     model with mncompile's plan embedded as OfflineMemoryAllocation metadata,
     which stock TFLM follows. With --target, checks the budget (exit 8 when over);
     for an Ethos-U target it runs Vela and the budget counts Vela's figures.
+    Next to them: the AOT backend's arena layer by layer and the schedule --memory
+    picks (within the target's RAM; min: the least RAM patch stages reach), also
+    drawn in memory.png and recorded in plan.json ("aot").
     """
     from mncompile.cli import render
     from mncompile.pipeline import plan as run_plan
 
     outcome = run_plan(model, out, target=target, budget=budget, ram=ram, flash=flash,
-                       vela=_vela(vela_system_config, vela_memory_mode, vela_optimise), reporter=render.RichReporter())
+                       vela=_vela(vela_system_config, vela_memory_mode, vela_optimise), reporter=render.RichReporter(),
+                       memory=memory)
     result, files, checked = outcome.plan, outcome.files, outcome.targeted
     if json_output:
-        render.print_json({**result.to_json(), **(checked.to_json() if checked else {}),
-                           "files": {"json": str(files.json), "picture": str(files.picture),
-                                     "planned_model": str(files.planned_model)}})
-        if checked:
-            checked.enforce()
+        document = {**result.to_json(), **(checked.to_json() if checked else {}),
+                    "aot": json.loads(files.json.read_text())["aot"],
+                    "files": {"json": str(files.json), "picture": str(files.picture),
+                              "planned_model": str(files.planned_model)}}
+        outcome.enforce(document)  # over budget: the error's JSON is this document with the error added
+        render.print_json(document)
         return
     render.out.print(render.plan_table(result))
     render.out.print(render.plan_summary(result), highlight=False)
+    render.out.print(render.aot_plan_line(outcome.aot, outcome.aot_unsupported), highlight=False)
     if checked is not None:
         if checked.npu is not None:
             render.out.print(render.npu_table(result, checked.npu, checked.npu_arena))
@@ -98,8 +106,7 @@ def plan(
                 render.out.print(line, highlight=False)
         render.out.print(render.memory_table(checked.memory))
     render.out.print(f"wrote {files.json}, {files.picture} and {files.planned_model}", highlight=False)
-    if checked:
-        checked.enforce()
+    outcome.enforce()
 
 
 

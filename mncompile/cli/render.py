@@ -197,6 +197,21 @@ def plan_summary(result) -> str:
             f"{a['device-mncompile'].total:,} B with ours")
 
 
+def aot_plan_line(program, unsupported: str | None) -> str:
+    """The AOT backend's figures next to TFLM's: layer by layer, and the schedule --memory picked."""
+    if program is None:
+        return f"AOT backend: cannot compile this model ({unsupported})"
+    c = program.choice
+    text = (f"AOT backend (--memory {c.mode}): RAM layer by layer {c.layerwise_ram:,} B; chosen {c.ram:,} B "
+            f"(arena {program.arena_bytes:,} B")
+    text += f", input {program.input_bytes:,} B read in place)" if program.memory.external_input else ")"
+    for s in program.memory.schedules:
+        text += (f"; patch stage nodes {s.nodes[0].node}..{s.last_node} in {s.grid[0]}x{s.grid[1]} tiles")
+    if c.extra_macs:
+        text += f"; {c.extra_macs:,} extra MACs (+{c.extra_macs / c.total_macs:.1%})"
+    return text
+
+
 def memory_table(report) -> Table:
     table = Table(title=f"memory on {report.target}: constants {report.constants_bytes:,} B, arena "
                         f"{report.arena_bytes:,} B, I/O buffers {report.io_bytes:,} B", title_justify="left")

@@ -120,9 +120,10 @@ class PlanFiles:
     planned_model: Path  # the model with our plan embedded as OfflineMemoryAllocation
 
 
-def write_plan_files(result: PlanResult, out: Path, extra: dict | None = None) -> PlanFiles:
+def write_plan_files(result: PlanResult, out: Path, extra: dict | None = None, aot=None) -> PlanFiles:
     """plan.json, memory.png and <model>_planned.tflite in `out`; each written to a
-    temporary name and renamed, so a failure leaves no partial file."""
+    temporary name and renamed, so a failure leaves no partial file. `aot`: the AOT backend's
+    arena plan (`mncompile.aot.memory.AotMemory`), drawn next to TFLM's with its patch stages."""
     import json
     import os
 
@@ -134,7 +135,7 @@ def write_plan_files(result: PlanResult, out: Path, extra: dict | None = None) -
     tmp_png = out / f".memory.tmp-{os.getpid()}.png"  # matplotlib writes to a path
     try:
         draw_timeline(result.buffers, [result.greedy, result.ours], result.lower_bound, tmp_png,
-                      f"{result.model.name}: arena plans")
+                      f"{result.model.name}: arena plans", aot=aot)
         os.replace(tmp_png, files.picture)
     finally:
         tmp_png.unlink(missing_ok=True)
