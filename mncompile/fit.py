@@ -278,17 +278,25 @@ def fit(arch: str, target: Target, budget: int | str | None = None, ram: int | s
         flash: int | str | None = None, channels: int = 3, classes: int = 1000) -> FitResult:
     """`search`, raising `BudgetError` (exit 8) when no configuration fits."""
     result = search(arch, target, budget, ram, flash, channels, classes)
-    if result.winner is None:
-        smallest = result.not_fitting[0]
-        s = smallest.estimate.spec
-        raise BudgetError(
-            f"no MobileNet{arch.upper()} of alpha {'/'.join(map(_alpha, ALPHAS[arch]))} at "
-            f"{'/'.join(map(str, RESOLUTIONS))} px fits {target.name}; the smallest, alpha {_alpha(s.alpha)} "
-            f"at {s.resolution} px, needs {smallest.estimate.total_bytes:,} B in all: "
-            f"{describe_excess(smallest.report)}",
-            hint="raise a limit with --ram, --flash or --budget if the part has more memory "
-                 "(KB and MB are 1024-based), or try the other --arch")
+    check_fits(result)
     return result
+
+
+def check_fits(result: FitResult, note: str | None = None) -> None:
+    """BudgetError (exit 8) naming the smallest configuration when none fits; `note` is added (what
+    the AOT backend reaches)."""
+    if result.winner is not None:
+        return
+    arch, target = result.arch, result.target
+    smallest = result.not_fitting[0]
+    s = smallest.estimate.spec
+    raise BudgetError(
+        f"no MobileNet{arch.upper()} of alpha {'/'.join(map(_alpha, ALPHAS[arch]))} at "
+        f"{'/'.join(map(str, RESOLUTIONS))} px fits {target.name}; the smallest, alpha {_alpha(s.alpha)} "
+        f"at {s.resolution} px, needs {smallest.estimate.total_bytes:,} B in all: "
+        f"{describe_excess(smallest.report)}" + (f"; {note}" if note else ""),
+        hint="raise a limit with --ram, --flash or --budget if the part has more memory "
+             "(KB and MB are 1024-based), or try the other --arch")
 
 
 def suggestion(spec: MobileNetSpec, target: Target, budget: int | str | None = None,

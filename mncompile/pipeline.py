@@ -402,7 +402,13 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter(), flash: Fla
         spec = MobileNetSpec(options.arch, options.alpha, options.resolution, channels, len(dataset.class_names))
         summary = summarize(spec)
         # Before training: the analytic estimate (the same one `mncompile fit` uses) must fit.
-        enforce(check_estimate(estimate(spec), target, *_limits(limits)), suggestion(spec, target, *_limits(limits)))
+        if options.backend == "aot":  # the AOT schedule --memory picks, patch stages included
+            from mncompile.aot.budgeted import check_spec_within
+
+            check_spec_within(spec, target, *_limits(limits), mode=options.memory)
+        else:
+            enforce(check_estimate(estimate(spec), target, *_limits(limits)),
+                    suggestion(spec, target, *_limits(limits)))
         options.out.mkdir(parents=True, exist_ok=True)
         prep = options.pixels.preprocessing(options.resolution, channels)  # --input-range/--mean/--std
         trained = train(spec, dataset, options.out / "model.keras", options.train, reporter, force=True,

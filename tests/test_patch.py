@@ -300,3 +300,56 @@ def test_emit_min_and_the_errors(tflite_zoo, tmp_path):
     assert proc.returncode == 8, proc.stderr
     assert "the smallest schedule (patch stages, --memory min) needs" in proc.stderr
     assert "extra MACs" in proc.stderr and not (tmp_path / "b").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# fit: the same figures from the layer list alone
+
+
+@pytest.mark.parametrize("name,arch,alpha,share", [("v1_0.25_96", "v1", 0.25, 0.9), ("v2_0.35_96", "v2", 0.35, 0.5)])
+def test_layer_list_gives_the_converted_models_schedule(name, arch, alpha, share, tflite_zoo):
+    """`aot.analytic` (no TensorFlow) against the converted model: the same RAM layer by layer, and
+    the same patch stages, RAM and extra MACs under a room between."""
+    from mncompile.aot.analytic import aot_choice
+    from mncompile.model.spec import MobileNetSpec
+
+    model = verified(tflite_zoo[name])
+    spec = MobileNetSpec(arch, alpha, 96, 3, 4)
+    real = generate(model, memory="speed").choice
+    assert aot_choice(spec, "speed", None).ram == real.ram == real.layerwise_ram
+    room = int(real.layerwise_ram * share)
+    real = generate(model, memory="balanced", room=room).choice
+    estimate = aot_choice(spec, "balanced", room)
+    assert (estimate.ram, estimate.extra_macs, estimate.total_macs) == (real.ram, real.extra_macs, real.total_macs)
+    def shape(schedules):  # the tensors' numbering differs; nodes, tiles, buffers and MACs must not
+        docs = [s.to_json() for s in schedules]
+        for d in docs:
+            del d["input_tensor"], d["output_tensor"]
+            for b in d["patch_buffers"]:
+                del b["tensor"]
+        return docs
+
+    assert shape(estimate.memory.schedules) == shape(real.memory.schedules)
+    assert real.ram <= room and real.memory.schedules
+
+
+def test_fit_admits_a_larger_model_with_patch_stages():
+    """128 KB of RAM (cortex-m4): no V2 fits TFLM's figures; with the AOT backend and --memory
+    balanced one does, at 224 px; with --memory speed (layer by layer) only a smaller one; in 16 KB
+    nothing does (exit 8, saying the AOT backend was tried)."""
+    import json
+
+    from conftest import run_cli
+
+    proc = run_cli("fit", "--target", "cortex-m4", "--arch", "v2", "--classes", "10", "--json", check=True)
+    doc = json.loads(proc.stdout)
+    assert doc["winner"] is None and doc["memory"] == "balanced"
+    aot = doc["aot"]
+    assert aot["ram_bytes"] <= aot["room_bytes"] == 128 * 1024 < aot["tflm_ram_bytes"]
+    assert aot["patch_stages"] and aot["extra_macs"] > 0 and aot["ram_bytes"] < aot["layerwise_ram_bytes"]
+    speed = json.loads(run_cli("fit", "--target", "cortex-m4", "--arch", "v2", "--classes", "10", "--memory",
+                               "speed", "--json", check=True).stdout)["aot"]
+    assert not speed["patch_stages"] and speed["ram_bytes"] == speed["layerwise_ram_bytes"] <= 128 * 1024
+    assert speed["resolution"] * speed["alpha"] < aot["resolution"] * aot["alpha"]
+    proc = run_cli("fit", "--target", "cortex-m4", "--arch", "v2", "--ram", "16KB")
+    assert proc.returncode == 8 and "nor does any with the AOT backend (--memory balanced)" in proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mncompile.cli.app import _handle_errors, app
-from mncompile.cli.options import ARCH, JSON_OPTION
+from mncompile.cli.options import ARCH, JSON_OPTION, MEMORY_OPTION
 
 
 @app.command()
@@ -78,6 +78,7 @@ def fit_command(
     confirm: bool = typer.Option(False, "--confirm", help="Also build the winner and convert it to "
                                  "int8 (TensorFlow, some seconds), and report its exact constants and "
                                  "activation lower bound next to the estimate."),
+    memory: str = MEMORY_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """The MobileNets (alpha x resolution) that fit a memory budget, ranked by published accuracy.
@@ -85,34 +86,56 @@ def fit_command(
     Memory is estimated analytically, without TensorFlow: constants (the .tflite:
     int8 weights, int32 biases, flatbuffer overhead), arena (activation lower
     bound plus TFLM's persistent allocations) and I/O buffers. Nothing fits:
-    exit 8.
+    exit 8. Then the best configuration ranked ahead of the winner that only the
+    AOT backend fits, with the schedule --memory picks (patch stages trade extra
+    MACs for RAM), is named too (`emit/build --backend aot --memory ...`).
     """
     from mncompile import fit as fitting
+    from mncompile.aot.analytic import admit
     from mncompile.cli import render
+    from mncompile.options import check_memory_mode
     from mncompile.targets import get_target
 
-    result = fitting.fit(arch, get_target(target), budget=budget, ram=ram, flash=flash,
-                         channels=channels, classes=classes)
-    confirmation = (fitting.confirm_fit(result.winner, render.RichReporter()) if confirm else None)
+    check_memory_mode(memory)
+    result = fitting.search(arch, get_target(target), budget=budget, ram=ram, flash=flash,
+                            channels=channels, classes=classes)
+    aot = admit(result, memory, render.RichReporter())
+    if aot is None:
+        fitting.check_fits(result, f"nor does any with the AOT backend (--memory {memory})")
+    confirmation = (fitting.confirm_fit(result.winner, render.RichReporter())
+                    if confirm and result.winner is not None else None)
     if json_output:
-        document = result.to_json()
+        document = {**result.to_json(), "aot": aot.to_json() if aot else None, "memory": memory}
         if confirmation is not None:
             document["confirm"] = confirmation.to_json()
         render.print_json(document)
         return
     limits = "; ".join(f"{row.name} {row.limit:,} B ({row.source}: {row.what})"
-                       for row in result.winner.report.rows)
+                       for row in (result.winner or aot.candidate).report.rows)
     render.out.print(f"limits: {limits}", highlight=False)
     render.out.print(_fit_table(result))
     w = result.winner
-    source = f" ({w.accuracy.source})" if w.accuracy else " (accuracy unpublished; ranked by MACs)"
-    render.out.print(f"winner: --arch {arch} --alpha {w.estimate.spec.alpha:g} --resolution "
-                     f"{w.estimate.spec.resolution}{source}", highlight=False)
+    if w is None:
+        render.out.print("winner: none with TFLM's figures", highlight=False)
+    else:
+        source = f" ({w.accuracy.source})" if w.accuracy else " (accuracy unpublished; ranked by MACs)"
+        render.out.print(f"winner: --arch {arch} --alpha {w.estimate.spec.alpha:g} --resolution "
+                         f"{w.estimate.spec.resolution}{source}", highlight=False)
     if result.not_fitting:
         s = result.not_fitting[0].estimate
         render.out.print(f"{len(result.not_fitting)} of {len(result.fitting) + len(result.not_fitting)} "
                          f"configurations do not fit (the smallest of them, alpha {s.spec.alpha:g} at "
                          f"{s.spec.resolution} px, needs {s.total_bytes:,} B)", highlight=False)
+    if aot is not None:
+        a = aot.to_json()
+        stages = (f", patch stages: {a['extra_macs']:,} extra MACs (+{a['extra_macs_fraction']:.1%})"
+                  if a["patch_stages"] else ", layer by layer")
+        render.out.print(f"with the AOT backend: --arch {arch} --alpha {a['alpha']:g} --resolution {a['resolution']} "
+                         f"--backend aot --memory {memory} fits: RAM {a['ram_bytes']:,} B of {a['room_bytes']:,} B "
+                         f"(TFLM would need {a['tflm_ram_bytes']:,} B{stages})", highlight=False)
+    else:
+        render.out.print(f"the AOT backend (--memory {memory}) fits nothing ranked ahead of the winner",
+                         highlight=False)
     if confirmation is not None:
         c = confirmation.to_json()
         render.out.print(f"confirmed by building and converting {c['model']} (batch 1, int8):", highlight=False)
