@@ -199,6 +199,24 @@ def check_estimate(est: Estimate, target: Target, budget=None, ram=None, flash=N
                         budget=budget, ram=ram, flash=flash)
 
 
+def check_aot_estimate(spec: MobileNetSpec, target: Target, budget=None, ram=None, flash=None,
+                       mode: str = "balanced") -> BudgetReport:
+    """`build --backend aot` before training: the AOT schedule `mode` picks for `spec`, from its
+    layer list alone (`mncompile.aot.analytic`), within the limits (constants: `estimate`'s);
+    BudgetError when it does not fit, naming the least RAM patch stages reach."""
+    from mncompile.aot.analytic import aot_choice
+    from mncompile.aot.budgeted import patch_note
+    from mncompile.budget import enforce, ram_room
+
+    constants = estimate(spec).constants_bytes
+    choice = aot_choice(spec, mode, ram_room(constants, target, budget, ram, flash))
+    arena = choice.memory.arena_bytes
+    report = check_budget(constants, arena, choice.ram - arena, target, budget, ram, flash)
+    if not report.fits:
+        enforce(report, patch_note(choice if choice.mode != "speed" else aot_choice(spec, "min", None)))
+    return report
+
+
 # --- the search -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)

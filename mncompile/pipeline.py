@@ -403,9 +403,9 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter(), flash: Fla
         summary = summarize(spec)
         # Before training: the analytic estimate (the same one `mncompile fit` uses) must fit.
         if options.backend == "aot":  # the AOT schedule --memory picks, patch stages included
-            from mncompile.aot.budgeted import check_spec_within
+            from mncompile.fit import check_aot_estimate
 
-            check_spec_within(spec, target, *_limits(limits), mode=options.memory)
+            check_aot_estimate(spec, target, *_limits(limits), mode=options.memory)
         else:
             enforce(check_estimate(estimate(spec), target, *_limits(limits)),
                     suggestion(spec, target, *_limits(limits)))

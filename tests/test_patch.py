@@ -353,3 +353,17 @@ def test_fit_admits_a_larger_model_with_patch_stages():
     assert speed["resolution"] * speed["alpha"] < aot["resolution"] * aot["alpha"]
     proc = run_cli("fit", "--target", "cortex-m4", "--arch", "v2", "--ram", "16KB")
     assert proc.returncode == 8 and "nor does any with the AOT backend (--memory balanced)" in proc.stderr
+
+
+def test_build_backend_aot_checks_the_aot_schedule_before_training(tmp_path):
+    """`build --backend aot` checks the AOT schedule --memory picks before any training: over the
+    limit, exit 8 with what patching reaches, and nothing trained; `--memory speed` says the same."""
+    from conftest import run_cli
+
+    for extra in ((), ("--memory", "speed")):
+        out = tmp_path / f"b{len(extra)}"
+        proc = run_cli("build", "--arch", "v2", "--alpha", "0.35", "--resolution", "96", "--backend", "aot",
+                       "--target", "cortex-m4", "--ram", "16KB", "-o", str(out), *extra)
+        assert proc.returncode == 8, proc.stderr
+        assert "the smallest schedule (patch stages, --memory min) needs" in proc.stderr
+        assert not (out / "model.keras").exists()

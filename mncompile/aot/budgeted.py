@@ -44,20 +44,3 @@ def compile_within(model: VerifiedModel, resolved, *, profile: bool = False) -> 
         enforce(report, patch_note(choice) if choice is not None else None)
     return program, report
 
-
-def check_spec_within(spec, target, budget=None, ram=None, flash=None, mode: str = "balanced") -> BudgetReport:
-    """Before training (`build --backend aot`): the AOT schedule of the MobileNet `spec`, from its
-    layer list alone (`mncompile.aot.analytic`), within the limits; BudgetError when it does not fit.
-    The constants are `mncompile.fit`'s estimate of the .tflite."""
-    from mncompile.aot.analytic import aot_choice
-    from mncompile.fit import estimate
-
-    constants = estimate(spec).constants_bytes
-    choice = aot_choice(spec, mode, ram_room(constants, target, budget, ram, flash))
-    arena = choice.memory.arena_bytes
-    report = check_budget(constants, arena, choice.ram - arena, target, budget, ram, flash)
-    if not report.fits:
-        if choice.mode == "speed":
-            choice = aot_choice(spec, "min", None)
-        enforce(report, patch_note(choice))
-    return report
