@@ -114,6 +114,32 @@ class _Groups:
         return self.sets[self.find(t)]
 
 
+PATCHED_STEP_LIMIT = 20_000  # the lower-bound search's placements for a plan with patch stages
+
+
+def _plan(buffers: tuple[Buffer, ...], schedules) -> MemoryPlan:
+    """mncompile's planner; with patch stages (many small buffers, where the search to the lower
+    bound rarely succeeds late) it searches `PATCHED_STEP_LIMIT` placements before its heuristics."""
+    if not schedules:
+        return PLANNERS["mncompile"](buffers)
+    from mncompile.plan.planners import mncompile_plan
+
+    return mncompile_plan(buffers, PATCHED_STEP_LIMIT)
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """The buffers `plan_aot` would plan (`bound_only`): groups first, as in `AotMemory`, then the
+    in-place scratch of `inplace` (in order), then the patch buffers; `live`: bytes alive per step."""
+
+    groups: tuple[tuple[int, ...], ...]
+    buffers: tuple[Buffer, ...]
+    inplace: tuple[int, ...]
+    live: tuple[int, ...]
+    tensors: dict = dataclasses.field(default_factory=dict)  # tensor -> its own Buffer (lifetime, size)
+    edges: tuple = ()  # (tensor, tensor, in-place op or None for a view): what joined the groups
+
+
 INPLACE_MODES = ("auto", "all", "off")
 
 
@@ -160,7 +186,7 @@ def _patch_buffers(schedule: Schedule, start: int) -> list[Buffer]:
 def plan_aot(graph: Graph, inplace: str = "auto",
              inplace_ok: Callable[[Op], int | None] | None = None, folds: Folds = Folds(),
              schedules: tuple[Schedule, ...] = (), bound_only: bool = False,
-             base: tuple[Buffer, ...] | None = None) -> AotMemory | tuple[int, ...]:
+             base: tuple[Buffer, ...] | None = None) -> AotMemory | Assembled:
     """Plan the AOT arena of `graph`. `folds`: the PADs folded into convolutions (`Folds`): their
     output tensors are not planned, and each PAD's input lives until the convolution reads it.
 
@@ -177,10 +203,10 @@ def plan_aot(graph: Graph, inplace: str = "auto",
     `schedules`: patch stages (`mncompile.aot.patch`). The tensors a stage makes inside are not
     planned (patch buffers are, alive within a tile); its input lives to its last node (or is the
     caller's buffer, `Schedule.external_input`) and its output from its first node, as every tile
-    reads and writes them; its nodes never run in place. `bound_only`: return the live bytes at
-    each time step of the buffers with every eligible op in place, without planning (the search's
-    estimate; their maximum is a lower bound of the arena). `base`: `lifetimes(graph)`, when the
-    caller has it (the search plans thousands of candidates of one graph).
+    reads and writes them; its nodes never run in place. `bound_only`: return the buffers with
+    every eligible op in place and their live bytes at each time step, without planning
+    (`Assembled`: the search's estimate; the largest is a lower bound of the arena). `base`:
+    `lifetimes(graph)`, when the caller has it.
     """
     if inplace not in INPLACE_MODES:
         raise ValueError(f"inplace must be one of {INPLACE_MODES}, not {inplace!r}")
@@ -259,8 +285,11 @@ def plan_aot(graph: Graph, inplace: str = "auto",
     chosen = list(eligible)
     members_of, buffers = assemble(chosen)
     if bound_only:
-        return live_bytes(buffers)
-    plan = PLANNERS["mncompile"](buffers)
+        edges = tuple((a, b, None) for a, b in views) + tuple(
+            (folds.input_of(graph.ops[k]), graph.ops[k].outputs[0], k) for k, _ in chosen)
+        return Assembled(tuple(tuple(m) for m in members_of), buffers, tuple(k for k, _ in chosen),
+                         live_bytes(buffers), tensor_buffers, edges)
+    plan = _plan(buffers, schedules)
     if inplace == "auto" and chosen:
         target = plan.arena_bytes
         keep = list(chosen)
@@ -270,7 +299,7 @@ def plan_aot(graph: Graph, inplace: str = "auto",
                 keep = trial
         if keep != chosen:
             fewer_members, fewer = assemble(keep)
-            fewer_plan = PLANNERS["mncompile"](fewer)
+            fewer_plan = _plan(fewer, schedules)
             if fewer_plan.arena_bytes <= target:
                 chosen, members_of, buffers, plan = keep, fewer_members, fewer, fewer_plan
     check_plan(buffers, plan)

@@ -254,11 +254,11 @@ def _stage_io(graph: Graph, nodes: tuple[StageNode, ...]) -> tuple[dict, int]:
 
 
 def make_schedule(graph: Graph, nodes: tuple[StageNode, ...], output: int,
-                  grid: tuple[int, int], axes=None) -> Schedule | None:
+                  grid: tuple[int, int], axes=None, io=None) -> Schedule | None:
     """The schedule of `nodes` ending in `output` on `grid`, or None when a convolution would read
     part of a patch's columns (the kernels read whole rows of their input). `axes`: the two
-    `_axis` results, when the caller has them."""
-    shapes, inp = _stage_io(graph, nodes)
+    `_axis` results and `io`: `_stage_io`'s, when the caller has them."""
+    shapes, inp = io or _stage_io(graph, nodes)
     rows, cols = axes or (_axis(nodes, shapes, output, 0, grid[0]), _axis(nodes, shapes, output, 1, grid[1]))
     if rows is None or cols is None:
         return None
@@ -283,27 +283,45 @@ def grids(h: int, w: int):
                 yield ty, tx
 
 
-def candidates(graph: Graph, folds: Folds, calls, covering: int | None = None, taken: frozenset[int] = frozenset(),
-               max_nodes: int = 64):
+def _restrict(axis, nodes: tuple[StageNode, ...], inp: int):
+    """An `_axis` result of a longer stage with the same output, cut to `nodes`: the regions of the
+    tensors they make are the same (their readers are the same), the input's is the hull of what
+    these nodes read of it."""
+    if axis is None:
+        return None
+    reg, reads = axis
+    mine = {s.node for s in nodes}
+    region = {s.writes: reg[s.writes] for s in nodes}
+    needs = [need for s in nodes for t, need in zip(s.reads, reads[s.node], strict=True) if t == inp]
+    region[inp] = [(min(iv[0] for iv in tile), max(iv[1] for iv in tile)) for tile in zip(*needs, strict=True)]
+    return region, {k: v for k, v in reads.items() if k in mine}
+
+
+def candidates(graph: Graph, folds: Folds, calls, covering: int | None = None, max_nodes: int = 64):
     """Every valid schedule, each span of at most `max_nodes` nodes with each of its `grids`; with
-    `covering`, only spans that hold that graph node, and never one that holds a node of `taken`."""
+    `covering`, only spans that hold that graph node. The regions of the spans that end at one
+    tensor come from one backward pass over the longest of them (`_restrict`)."""
     for run in stage_runs(graph, folds, calls):
+        ends: dict[tuple[int, int], list[int]] = {}
         for i, n, out in spans(graph, run, max_nodes):
-            nodes = run[i:n]
-            if covering is not None and not nodes[0].node <= covering <= nodes[-1].node:
-                continue
-            if any(nodes[0].node <= k <= nodes[-1].node for k in taken):
-                continue
+            if covering is None or run[i].node <= covering <= run[n - 1].node:
+                ends.setdefault((n, out), []).append(i)
+        for (n, out), starts in ends.items():
+            longest = run[min(starts):n]
+            shapes, _ = _stage_io(graph, longest)
             h, w, _ = _shape(graph, out)
-            shapes, _ = _stage_io(graph, nodes)
             cache: dict = {}
-            for ty, tx in grids(h, w):
-                for axis, parts in ((0, ty), (1, tx)):
-                    if (axis, parts) not in cache:
-                        cache[axis, parts] = _axis(nodes, shapes, out, axis, parts)
-                schedule = make_schedule(graph, nodes, out, (ty, tx), (cache[0, ty], cache[1, tx]))
-                if schedule is not None:
-                    yield schedule
+            for i in sorted(starts):
+                nodes = run[i:n]
+                _, inp = _stage_io(graph, nodes)
+                for ty, tx in grids(h, w):
+                    for axis, parts in ((0, ty), (1, tx)):
+                        if (axis, parts) not in cache:
+                            cache[axis, parts] = _axis(longest, shapes, out, axis, parts)
+                    axes = (_restrict(cache[0, ty], nodes, inp), _restrict(cache[1, tx], nodes, inp))
+                    schedule = make_schedule(graph, nodes, out, (ty, tx), axes, (shapes, inp))
+                    if schedule is not None:
+                        yield schedule
 
 
 def patch_buffer_bytes(schedule: Schedule) -> int:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mncompile.aot.lower import Folds, inplace_candidates
-from mncompile.aot.memory import AotMemory, plan_aot
+from mncompile.aot.memory import AotMemory, Assembled, _patch_buffers, plan_aot
 from mncompile.aot.patch import Schedule, candidates
 from mncompile.graph.ir import Graph
 from mncompile.plan.lifetimes import lifetimes
@@ -34,6 +34,8 @@ from mncompile.plan.lifetimes import lifetimes
 MEMORY_MODES = ("speed", "balanced", "min")
 MIN_SLACK = 0.02  # min: up to 2 % more RAM for fewer extra MACs
 MAX_ROUNDS = 8
+PEAKS = 4  # min also ranks schedules by their RAM, then by their next PEAKS - 1 highest steps
+MAC_CAPS = (1, 5, 15, 50)  # % of the model's MACs: the budgets of extra MACs the search runs under (then none)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,53 @@ def _extra(schedules) -> int:
     return sum(s.macs[0] - s.macs[1] for s in schedules)
 
 
+def _root(parent: dict[int, int], u: int) -> int:
+    while parent[u] != u:
+        u = parent[u]
+    return u
+
+
+def with_stage(kept: Assembled, s: Schedule) -> tuple[int, ...]:
+    """The live bytes per step with stage `s` added to the buffers `kept` (which hold no stage
+    overlapping it), as `plan_aot(bound_only=True)` would give them, without assembling them
+    again: a group holding a tensor of the stage is taken apart (the stage's nodes no longer run
+    in place, the tensors it makes inside go, its input lives to its last node, or leaves the arena
+    when read from the caller's buffer, and its output from its first), the scratch of its
+    in-place ops goes, and its patch buffers come."""
+    first, last = s.nodes[0].node + 1, s.last_node + 1
+    inside = {n.writes for n in s.nodes} - {s.output}
+    related = inside | {s.input, s.output}
+    staged = {n.node for n in s.nodes}
+    steps = list(kept.live)
+
+    def add(size: int, lo: int, hi: int) -> None:
+        for t in range(lo, hi + 1):
+            steps[t] += size
+
+    for j, b in enumerate(kept.buffers):
+        if j < len(kept.groups) and related.intersection(kept.groups[j]):
+            add(-b.size, b.first, b.last)
+            members = [u for u in kept.groups[j] if u not in inside and not (s.external_input and u == s.input)]
+            parent = {u: u for u in members}
+            for a, c, op in kept.edges:
+                if a in parent and c in parent and op not in staged:
+                    parent[_root(parent, a)] = _root(parent, c)
+            parts: dict[int, list[int]] = {}
+            for u in members:
+                parts.setdefault(_root(parent, u), []).append(u)
+            for part in parts.values():
+                bs = [kept.tensors[u] for u in part]
+                lo = min(min(x.first for x in bs), first if s.output in part else 1 << 30)
+                hi = max(max(x.last for x in bs), last if s.input in part else -1)
+                add(max(x.size for x in bs), lo, hi)
+        elif len(kept.groups) <= j < len(kept.groups) + len(kept.inplace) and \
+                kept.inplace[j - len(kept.groups)] in staged:
+            add(-b.size, b.first, b.last)
+    for b in _patch_buffers(s, 0):
+        add(b.size, b.first, b.last)
+    return tuple(steps)
+
+
 def choose(graph: Graph, folds: Folds, calls, *, inplace: str = "auto", mode: str = "balanced",
            room: int | None = None, float_io: int = 0, schedules: tuple[Schedule, ...] | None = None) -> Choice:
     """The arena plan `mode` picks within `room` bytes of RAM (module docstring). Never raises for
@@ -132,44 +181,90 @@ def choose(graph: Graph, folds: Folds, calls, *, inplace: str = "auto", mode: st
 
     base = lifetimes(graph)
 
-    def live(stages: tuple[Schedule, ...]) -> tuple[int, ...]:
-        return plan_aot(graph, inplace=every, inplace_ok=ok, folds=folds, schedules=stages, bound_only=True,
-                        base=base)
+    seen: dict[tuple, Assembled] = {}
 
-    stages: tuple[Schedule, ...] = ()
-    steps = live(stages)
-    estimate, extra = max(steps) + float_io, 0
-    for _ in range(MAX_ROUNDS):
-        peak = max(range(len(steps)), key=lambda t: (steps[t], -t))
-        options = []
-        settled = set()  # (span, strips or squares) whose stage no longer holds the peak: more tiles cannot help
-        for s in candidates(graph, folds, calls, covering=max(peak - 1, 0)):
-            family = (s.nodes[0].node, s.last_node, s.grid[1] == 1)
-            if family in settled:
-                continue
-            kept = [x for x in stages if x.last_node < s.nodes[0].node or x.nodes[0].node > s.last_node]
-            trial = tuple(sorted((*kept, s), key=lambda x: x.nodes[0].node))
-            trial_steps = live(trial)
-            options.append((max(trial_steps) + float_io + _outside(trial), _extra(trial), s.grid, trial, trial_steps))
-            window = range(s.nodes[0].node + 1, s.last_node + 2)
-            if max(trial_steps) == max((v for t, v in enumerate(trial_steps) if t not in window), default=0):
-                settled.add(family)
-        # a gain under MIN_SLACK is taken only when it costs no extra MACs
-        better = [o for o in options if o[0] < estimate and (o[0] <= estimate * (1 - MIN_SLACK) or o[1] <= extra)]
-        if not better:
-            break
-        least = min(o[0] for o in better)
-        fitting = [o for o in better if room is not None and o[0] <= room] if mode == "balanced" else []
-        if fitting:
-            pick = min(fitting, key=lambda o: (o[1], o[0], o[2]))
-        else:
-            pick = min((o for o in better if o[0] <= least * (1 + MIN_SLACK)), key=lambda o: (o[1], o[0], o[2]))
-        estimate, extra, _, stages, steps = pick
-        if mode == "balanced" and room is not None and estimate <= room:
-            memory = plan_aot(graph, inplace=inplace, inplace_ok=ok, folds=folds, schedules=stages)
-            if ram_bytes(memory, float_io) <= room:
-                return choice(memory)
-    if not stages:
-        return choice(layerwise)
-    memory = plan_aot(graph, inplace=inplace, inplace_ok=ok, folds=folds, schedules=stages)
-    return choice(memory) if ram_bytes(memory, float_io) < base_ram else choice(layerwise)
+    def assembled(stages: tuple[Schedule, ...]) -> Assembled:
+        key = tuple((x.nodes[0].node, x.last_node, x.grid) for x in stages)
+        if key not in seen:  # each round's candidates share a few sets of other stages
+            seen[key] = plan_aot(graph, inplace=every, inplace_ok=ok, folds=folds, schedules=stages,
+                                 bound_only=True, base=base)
+        return seen[key]
+
+    def live(stages: tuple[Schedule, ...]) -> tuple[int, ...]:
+        return assembled(stages).live
+
+    found_at: dict[int, list[Schedule]] = {}
+
+    def covering(node: int) -> list[Schedule]:  # the runs under each MAC budget ask for the same nodes
+        if node not in found_at:
+            found_at[node] = list(candidates(graph, folds, calls, covering=node))
+        return found_at[node]
+
+    def rank(stages: tuple[Schedule, ...], steps: tuple[int, ...], peaks: int) -> tuple:
+        """RAM first, then the next highest steps: lowering one of two equal peaks is progress."""
+        return (max(steps) + float_io + _outside(stages), *sorted(steps, reverse=True)[1:peaks])
+
+    def greedy(cap: int | None, fit: bool, peaks: int = PEAKS) -> tuple[Schedule, ...]:
+        """Rounds over the RAM peak (module docstring), trying only schedules with at most `cap`
+        extra MACs. Each round keeps the least RAM; with `fit` (balanced), a round where some
+        schedule brings the whole estimate within the room keeps the one of fewest extra MACs, and
+        ends the search."""
+        stages: tuple[Schedule, ...] = ()
+        steps = live(stages)
+        current = rank(stages, steps, peaks)
+        for _ in range(MAX_ROUNDS):
+            peak = max(range(len(steps)), key=lambda t: (steps[t], -t))
+            options = []
+            settled = set()  # (span, strips or squares) whose stage no longer holds the peak: more tiles can't help
+            for s in covering(max(peak - 1, 0)):
+                family = (s.nodes[0].node, s.last_node, s.grid[1] == 1)
+                if family in settled:
+                    continue
+                kept = [x for x in stages if x.last_node < s.nodes[0].node or x.nodes[0].node > s.last_node]
+                trial = tuple(sorted((*kept, s), key=lambda x: x.nodes[0].node))
+                extra = _extra(trial)
+                if cap is not None and extra > cap:
+                    continue
+                trial_steps = with_stage(assembled(tuple(kept)), s)
+                options.append((rank(trial, trial_steps, peaks), extra, s.grid, trial, trial_steps))
+                window = range(s.nodes[0].node + 1, s.last_node + 2)
+                if max(trial_steps) == max((v for t, v in enumerate(trial_steps) if t not in window), default=0):
+                    settled.add(family)
+            better = [o for o in options if o[0] < current]
+            if not better:
+                break
+            fitting = [o for o in better if fit and o[0][0] <= room]
+            pick = min(fitting, key=lambda o: (o[1], o[0], o[2])) if fitting else \
+                min(better, key=lambda o: (o[0], o[1], o[2]))
+            current, _, _, stages, steps = pick
+            if fitting:
+                break
+        return stages
+
+    plans: dict[tuple, AotMemory] = {(): layerwise}
+
+    def planned(stages: tuple[Schedule, ...]) -> AotMemory:
+        key = tuple((x.nodes[0].node, x.last_node, x.grid) for x in stages)
+        if key not in plans:
+            plans[key] = plan_aot(graph, inplace=inplace, inplace_ok=ok, folds=folds, schedules=stages)
+        return plans[key]
+
+    caps = [total * share // 100 for share in MAC_CAPS] + [None]
+
+    def estimate(stages: tuple[Schedule, ...]) -> int:
+        return max(live(stages)) + float_io + _outside(stages)
+
+    if mode == "balanced":  # the smallest MAC budget under which a schedule fits the room
+        for cap in caps:
+            stages = greedy(cap, fit=True)
+            if estimate(stages) <= room:
+                memory = planned(stages)
+                if ram_bytes(memory, float_io) <= room:
+                    return choice(memory)
+    # min (or balanced when nothing fits): the least RAM over the MAC budgets, by the estimate; a gain
+    # under MIN_SLACK is not bought with extra MACs. Only the one kept is planned.
+    found = [greedy(cap, fit=False, peaks=peaks) for cap in caps for peaks in (1, PEAKS)] + [()]
+    least = min(estimate(x) for x in found)
+    best = min((x for x in found if estimate(x) <= least * (1 + MIN_SLACK)), key=lambda x: (_extra(x), estimate(x)))
+    memory = planned(best)
+    return choice(memory if ram_bytes(memory, float_io) <= base_ram else layerwise)

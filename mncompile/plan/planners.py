@@ -159,11 +159,13 @@ def exhaustive_plan(buffers: Sequence[Buffer]) -> MemoryPlan:
     return MemoryPlan("mncompile (exhaustive)", tuple(best or ()), best_size or 0)
 
 
-def mncompile_plan(buffers: Sequence[Buffer]) -> MemoryPlan:
+def mncompile_plan(buffers: Sequence[Buffer], step_limit: int = 200_000) -> MemoryPlan:
+    """The exhaustive optimum for a few buffers; else a depth-first search for a plan at the lower
+    bound (`step_limit` placements), else the best of the first-fit heuristics."""
     if 0 < len(buffers) <= EXHAUSTIVE_MAX:
         return exhaustive_plan(buffers)
     lb = lower_bound(tuple(buffers))
-    found = _search_lower_bound(buffers, align_up(lb))
+    found = _search_lower_bound(buffers, align_up(lb), step_limit)
     if found is not None:
         return MemoryPlan("mncompile (lower-bound search)", tuple(found), _extent(buffers, found))
     best = greedy_tflm(buffers)
