@@ -367,3 +367,33 @@ def test_build_backend_aot_checks_the_aot_schedule_before_training(tmp_path):
         assert proc.returncode == 8, proc.stderr
         assert "the smallest schedule (patch stages, --memory min) needs" in proc.stderr
         assert not (out / "model.keras").exists()
+
+
+def test_windowed_estimate_equals_assembling_the_buffers_again(tflite_zoo):
+    """The search's estimate of a candidate (`with_stage`: the kept buffers edited in the stage's
+    window) equals `plan_aot`'s own assembly of every buffer, with and without another stage kept."""
+    from mncompile.aot.lower import inplace_candidates
+    from mncompile.aot.memory import plan_aot
+    from mncompile.aot.patch_search import with_stage
+
+    for name in ("v1_0.25_96", "v2_0.35_96"):
+        graph, folds, calls = _lowered(verified(tflite_zoo[name]))
+        ok = inplace_candidates(graph, folds)
+        every = list(candidates(graph, folds, calls))
+        first = next(s for s in every if s.nodes[0].node == 0 and s.grid == (2, 2))
+        for s in every[::23]:
+            for kept in ((), (first,)):
+                if kept and s.nodes[0].node <= first.last_node:
+                    continue
+                base = plan_aot(graph, inplace="all", inplace_ok=ok, folds=folds, schedules=kept, bound_only=True)
+                both = tuple(sorted((*kept, s), key=lambda x: x.nodes[0].node))
+                exact = plan_aot(graph, inplace="all", inplace_ok=ok, folds=folds, schedules=both, bound_only=True)
+                assert with_stage(base, s) == exact.live, (name, s.nodes[0].node, s.last_node, s.grid)
+
+
+def test_a_mac_budget_bounds_the_search(tflite_zoo):
+    model = verified(tflite_zoo["v1_0.25_96"])
+    free = generate(model, memory="min").choice
+    capped = generate(model, memory="min", max_extra=0.15).choice
+    assert capped.extra_macs <= 0.15 * capped.total_macs < free.extra_macs
+    assert free.ram <= capped.ram < capped.layerwise_ram

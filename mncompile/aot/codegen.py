@@ -127,14 +127,16 @@ class AotProgram:
 
 def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None = None,
              profile: bool = False, memory: str = "balanced",
-             room: int | Callable[[int], int] | None = None, schedules=None) -> AotProgram:
+             room: int | Callable[[int], int] | None = None, schedules=None,
+             max_extra: float | None = None) -> AotProgram:
     """C sources for the verified int8 `model`. `inplace`: which depthwise layers run in place,
     "auto" (those that lower the arena), "all" (every one whose input dies there) or "off"
     (`mncompile.aot.memory.plan_aot`). `profile`: model_invoke() times every node (board.h's
     board_ticks(), summed into model_profile_ticks[]). `memory` ("speed", "balanced", "min") and
     `room` (the bytes of RAM the budget leaves, or a function of the constants' bytes giving them;
     None: no limit): layer by layer or a patch stage (`mncompile.aot.patch_search.choose`).
-    `schedules`: these patch stages (`mncompile.aot.patch.make_schedule`) instead of the search's."""
+    `schedules`: these patch stages (`mncompile.aot.patch.make_schedule`) instead of the search's;
+    `max_extra`: the search keeps to this fraction of the model's MACs extra."""
     from mncompile import __version__
 
     graph = model.graph
@@ -147,7 +149,7 @@ def generate(model: VerifiedModel, *, inplace: str = "auto", version: str | None
     if callable(room):
         room = room(constant_bytes(calls))
     choice = choose(graph, folds, calls, inplace=inplace, mode=memory, room=room, float_io=float_io,
-                    schedules=schedules)
+                    schedules=schedules, max_extra=max_extra)
     memory = choice.memory
     external = memory.external_input
     for call in calls:

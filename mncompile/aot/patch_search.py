@@ -150,10 +150,12 @@ def with_stage(kept: Assembled, s: Schedule) -> tuple[int, ...]:
 
 
 def choose(graph: Graph, folds: Folds, calls, *, inplace: str = "auto", mode: str = "balanced",
-           room: int | None = None, float_io: int = 0, schedules: tuple[Schedule, ...] | None = None) -> Choice:
+           room: int | None = None, float_io: int = 0, schedules: tuple[Schedule, ...] | None = None,
+           max_extra: float | None = None) -> Choice:
     """The arena plan `mode` picks within `room` bytes of RAM (module docstring). Never raises for
     "nothing fits": the caller's budget check reports it, with `Choice.smallest_ram`. `schedules`:
-    plan these patch stages instead of searching (tests, tools)."""
+    plan these patch stages instead of searching (tests, tools). `max_extra`: schedules with at most
+    this fraction of the model's MACs extra (the bench's "min within 15 %")."""
     if mode not in MEMORY_MODES:
         raise ValueError(f"mode must be one of {MEMORY_MODES}, not {mode!r}")
     scratch = inplace_candidates(graph, folds)
@@ -250,6 +252,9 @@ def choose(graph: Graph, folds: Folds, calls, *, inplace: str = "auto", mode: st
         return plans[key]
 
     caps = [total * share // 100 for share in MAC_CAPS] + [None]
+    if max_extra is not None:  # a budget of extra MACs (a fraction of the model's): no search beyond it
+        limit = int(total * max_extra)
+        caps = [c for c in caps if c is not None and c < limit] + [limit]
 
     def estimate(stages: tuple[Schedule, ...]) -> int:
         return max(live(stages)) + float_io + _outside(stages)
