@@ -82,6 +82,7 @@ class Resolved:
     profile: bool = False  # --profile: per-layer timing in the firmware (CPU targets)
     layout: str = "firmware"  # emit: "firmware" (a project with main) or "library" (mncompile.emit.library)
     memory: str = "balanced"  # --memory: the AOT backend's schedule (`mncompile.aot.patch_search`)
+    max_extra: float | None = None  # the schedule's extra MACs at most this fraction of the model's (API)
 
     @property
     def npu(self) -> bool:
@@ -111,7 +112,7 @@ def check_layout(layout: str) -> str:
 def resolve(target: str | Target, *, budget: int | str | None = None, ram: int | str | None = None,
             flash: int | str | None = None, backend: str = "tflm", vela: VelaOptions | None = None,
             run: bool = False, golden: int = DEFAULT_GOLDEN, inplace: str = "auto", profile: bool = False,
-            layout: str = "firmware", memory: str = "balanced",
+            layout: str = "firmware", memory: str = "balanced", max_extra: float | None = None,
             run_hint: str = "run the project on Arm's Corstone-300 FVP or the board (see its README)") -> Resolved:
     """Check every option against the others and the target; raise InvalidOptionError on the first
     that does not fit."""
@@ -155,4 +156,5 @@ def resolve(target: str | Target, *, budget: int | str | None = None, ram: int |
     elif vela is not None and vela != VelaOptions():
         raise InvalidOptionError(f"--vela-* options apply to Ethos-U targets, and {tgt.name} has no NPU",
                                  hint="see `mncompile targets` for the ethos-u* targets")
-    return Resolved(tgt, limits, backend, resolved_vela, golden, inplace, profile, layout=layout, memory=memory)
+    return Resolved(tgt, limits, backend, resolved_vela, golden, inplace, profile, layout=layout, memory=memory,
+                    max_extra=max_extra)

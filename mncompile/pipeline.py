@@ -246,7 +246,7 @@ def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: in
          inplace: str = "auto", vela: VelaOptions | None = None, reporter: Reporter = NullReporter(),
          pixels: PixelOptions = PixelOptions(), camera: CameraOptions = CameraOptions(),
          golden_images: str | Path | None = None, profile: bool = False, layout: str = "firmware",
-         memory: str = "balanced") -> EmitResult:
+         memory: str = "balanced", max_extra: float | None = None) -> EmitResult:
     """`mncompile emit`: the firmware project of `backend` ("tflm" or "aot") for the int8 `model`
     on `target`, in the folder `out`; with `layout` "library", the static library of
     `mncompile.emit.library` instead (AOT only, the default backend there; ``golden`` 0 allowed).
@@ -256,13 +256,14 @@ def emit(model: str | Path, target: str | Target, out: str | Path, *, golden: in
     options; `camera`: the golden frames' formats, size and resize; `golden_images`: a folder of
     the user's pictures for the golden vectors; `profile`: the firmware times every layer and prints
     it (`mncompile.run.profile` reads it); `memory` (AOT only): the schedule --memory picks
-    (`mncompile.aot.patch_search`: speed, balanced, min)."""
+    (`mncompile.aot.patch_search`: speed, balanced, min), `max_extra` the extra MACs it may cost
+    (a fraction of the model's; None: any)."""
     from mncompile.emit.library import check_library_options, library_inputs, render_library
 
     library = check_layout(layout) == "library"
     backend = backend or ("aot" if library else "tflm")
     resolved = resolve(target, budget=budget, ram=ram, flash=flash, backend=backend, vela=vela, golden=golden,
-                       inplace=inplace, profile=profile, layout=layout, memory=memory)
+                       inplace=inplace, profile=profile, layout=layout, memory=memory, max_extra=max_extra)
     pixels.check()
     camera.check()
     if library:

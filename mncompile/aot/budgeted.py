@@ -34,7 +34,8 @@ def compile_within(model: VerifiedModel, resolved, *, profile: bool = False) -> 
     def room(constants: int) -> int:
         return ram_room(constants, target, limits.budget, limits.ram, limits.flash)
 
-    program = generate(model, inplace=resolved.inplace, profile=profile, memory=resolved.memory, room=room)
+    program = generate(model, inplace=resolved.inplace, profile=profile, memory=resolved.memory, room=room,
+                       max_extra=resolved.max_extra)
     report = check_budget(program.constant_bytes, program.arena_bytes, program.outside_arena_bytes, target,
                           limits.budget, limits.ram, limits.flash)
     if not report.fits:
