@@ -21,8 +21,9 @@ def patch_note(choice: Choice) -> str:
         return (f"no patch stage lowers this model's RAM below the layer-wise {choice.layerwise_ram:,} B "
                 "(arena + I/O buffers)")
     share = choice.smallest_extra_macs / choice.total_macs if choice.total_macs else 0.0
+    arena = f"an arena of {choice.memory.arena_bytes:,} B + " if choice.ram == choice.smallest_ram else ""
     return (f"the smallest schedule (patch stages, --memory min) needs {choice.smallest_ram:,} B of RAM "
-            f"(arena + I/O buffers; layer by layer {choice.layerwise_ram:,} B) for {choice.smallest_extra_macs:,} "
+            f"({arena}I/O buffers; layer by layer {choice.layerwise_ram:,} B) for {choice.smallest_extra_macs:,} "
             f"extra MACs (+{share:.1%})")
 
 

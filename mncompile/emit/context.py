@@ -74,7 +74,9 @@ def template_context(inputs, firmware_model: bytes, predicted: dict, reserved: d
         "tflm_commit": TFLM_COMMIT,
         "versions": tool_versions(),
         "ops": ops,
-        "input": {"image": image, "height": h, "width": w, "channels": c, **_io(tin, qin, "input")},
+        "input": {"image": image, "height": h, "width": w, "channels": c, **_io(tin, qin, "input"),
+                  # AOT with a patch stage: the int8 input is a buffer of its own, read in place
+                  "external": bool(inputs.aot is not None and inputs.aot.memory.external_input)},
         "output": {"classes": classes, **_io(tout, qout, "output")},
         "preprocessing": None if prep is None else {
             "source": c_comment_text(inputs.preprocessing_source),
