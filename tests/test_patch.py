@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import re
 import shutil
 import subprocess
 
@@ -148,6 +149,124 @@ def test_patch_stages_match_tflm_on_the_host(name, stages, tflite_zoo, kernel_ob
         assert np.array_equal(got, want), variant
     layerwise = generate(model, memory="speed")
     assert program.arena_bytes < layerwise.arena_bytes
+
+
+ASAN_MAIN = r"""
+#include <stdio.h>
+#include <stdint.h>
+#include "model.h"
+int main(void)
+{
+    static int8_t in[MODEL_INPUT_BYTES], out[MODEL_OUTPUT_BYTES];
+    while (fread(in, 1, sizeof in, stdin) == sizeof in) {
+        if (model_invoke(in, out) != 0) {
+            return 2;
+        }
+        fwrite(out, 1, sizeof out, stdout);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("name,stages", [
+    ("v1_0.25_96", [(0, 4, (5, 1))]),  # the output written in place, strip by strip, at the arena's end
+    ("v2_0.35_96", [(0, 4, (2, 2)), (13, 23, (3, 3))]),
+])
+def test_patch_stages_stay_in_their_buffers_under_asan(name, stages, tflite_zoo, tmp_path):
+    """The generated code built for the host with AddressSanitizer, the arena an ordinary global (so
+    a write past it is caught), the output arranged to be the arena's last buffer: no kernel call of
+    a stage writes past its buffer, and the outputs are TFLM's."""
+    from mncompile.validate.emulate import emulate
+
+    if shutil.which("gcc") is None:
+        pytest.skip("host gcc is not installed")
+    model = verified(tflite_zoo[name])
+    program = generate(model, schedules=tuple(_schedule(model, *s) for s in stages))
+    source = program.model_c.replace('__attribute__((aligned(16), section(".tensor_arena")))',
+                                     "__attribute__((aligned(16)))")
+    assert source != program.model_c
+    (tmp_path / "model.c").write_text(source)
+    (tmp_path / "model.h").write_text(program.model_h)
+    (tmp_path / "main.c").write_text(ASAN_MAIN)
+    exe = tmp_path / "model"
+    proc = subprocess.run(["gcc", "-std=c99", "-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer",
+                           f"-I{KERNELS}", f"-I{tmp_path}", str(tmp_path / "model.c"), str(tmp_path / "main.c"),
+                           *map(str, sorted(KERNELS.glob("*.c"))), "-o", str(exe)], capture_output=True, text=True)
+    if proc.returncode != 0 and "asan" in proc.stderr.lower():
+        pytest.skip(f"no AddressSanitizer runtime: {proc.stderr.splitlines()[-1]}")
+    assert proc.returncode == 0, proc.stderr
+    x = _inputs(model, 2, 11)
+    run = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True)
+    assert run.returncode == 0, run.stderr.decode()[-3000:]
+    got = np.frombuffer(run.stdout, np.int8).reshape(len(x), -1)
+    assert np.array_equal(got, emulate(model, x, "tflm").reshape(len(x), -1))
+
+
+def _tables(source: str, k: int) -> tuple[list[list[int]], list[list[int]]]:
+    """The interval tables of stage k as the generated C holds them."""
+    out = []
+    for axis in ("rows", "cols"):
+        body = re.search(rf"mn_patch_{axis}_{k}\[\d+\]\[\d+\] MN_CONST = \{{(.*?)\n\}};", source, re.S).group(1)
+        out.append([[int(v) for v in row.split(",") if v.strip()] for row in re.findall(r"\{([^{}]*)\}", body)])
+    return out[0], out[1]
+
+
+def _evaluate(text: str, r: list[int], c: list[int], y: int = 0) -> int:
+    """The generated C's integer arithmetic (MN_T(n), (size_t) casts, r[i], c[j], y, +, *) for one tile."""
+    text = re.sub(r"MN_T\((\d+)\)", r"\1", text).replace("(size_t)", "")
+    text = re.sub(r"([rc])\[(\d+)\]", lambda m: str((r if m.group(1) == "r" else c)[int(m.group(2))]), text)
+    assert re.fullmatch(r"[\d\s+*()y]+", text), text
+    return eval(text, {"__builtins__": {}}, {"y": y})
+
+
+def _written(block: str, r: list[int], c: list[int], channels: int) -> tuple[int, int]:
+    """(first byte, end) that one node's block of generated C writes in the arena for one tile (r, c:
+    the tile's rows of the tables): its output pointer, and the sizes it sets."""
+    if "mn_add_s8" in block:  # row by row: y < rows, p.size bytes a row
+        rows = _evaluate(re.search(r"y < ([rc]\[\d+\])", block).group(1), r, c)
+        size = _evaluate(re.search(r"p\.size = ([^;]+);", block).group(1), r, c)
+        dst = re.search(r"mn_add_s8\(&p, .*, (MN_T\(\d+\)[^,]*?)\) != MN_OK", block).group(1)
+        return _evaluate(dst, r, c), _evaluate(dst, r, c, rows - 1) + size
+    h = _evaluate(re.search(r"p\.out_h = ([rc]\[\d+\])", block).group(1), r, c)
+    w = _evaluate(re.search(r"p\.out_w = ([rc]\[\d+\])", block).group(1), r, c)
+    dst = _evaluate(re.search(r"_s8\(&p, [^,]+, (MN_T\(\d+\).*?)(?:, NULL)?\) != MN_OK", block).group(1), r, c)
+    return dst, dst + h * w * channels
+
+
+@pytest.mark.parametrize("name,stages", [
+    ("v1_0.25_96", [(0, 8, (4, 4))]),
+    ("v1_0.25_96", [(0, 4, (5, 1))]),
+    ("v1_0.25_96", [(0, 1, (3, 2)), (2, 5, (2, 2))]),
+    ("v2_0.35_96", [(0, 12, (6, 6))]),
+    ("v2_0.35_96", [(0, 4, (2, 2)), (13, 23, (3, 3))]),
+])
+def test_every_call_of_a_stage_writes_inside_its_buffer(name, stages, tflite_zoo):
+    """Read from the generated C: for every tile, the bytes each node's call writes (its output
+    pointer and the sizes it sets, evaluated with the tile's table rows) lie inside that node's
+    destination: its patch buffer, or, for the stage's output written in place, the tile's rows of
+    the whole tensor. A kernel told to write more rows than the tile has is caught here even when the
+    extra bytes land on memory nobody reads."""
+    model = verified(tflite_zoo[name])
+    program = generate(model, schedules=tuple(_schedule(model, *s) for s in stages))
+    memory, source = program.memory, program.model_c
+    for k, schedule in enumerate(memory.schedules):
+        rows, cols = _tables(source, k)
+        blocks = {int(m.group(1)): m.group(0) for m in re.finditer(r"\{ /\* node (\d+): .*?\n {12}\}", source, re.S)}
+        for n in schedule.nodes:
+            channels = schedule.shapes[n.writes][2]
+            for i, r in enumerate(rows):
+                for j, c in enumerate(cols):
+                    first, end = _written(blocks[n.node], r, c, channels)
+                    if n.writes == schedule.output and schedule.direct_output:
+                        h, w, _ = schedule.shapes[n.writes]
+                        a, b = schedule.region[0][n.writes][i]
+                        lo = memory.offset(n.writes) + a * w * channels
+                        hi = memory.offset(n.writes) + b * w * channels
+                    else:
+                        lo = memory.patch_offset(k, n.writes)
+                        hi = lo + schedule.patch_bytes(n.writes)
+                    assert lo <= first and end <= hi, (name, n.node, (i, j), (first, end), (lo, hi))
 
 
 def test_stage_input_is_the_callers_buffer(tflite_zoo, kernel_objects, tmp_path):

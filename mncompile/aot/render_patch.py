@@ -92,7 +92,11 @@ def render_stage(k: int, schedule, calls: dict, graph, memory, profile: bool) ->
     for n in s.nodes:
         call = calls[n.node]
         name = c_comment_text(graph.layer_name(n.writes))
-        out_len = length[n.writes]
+        # what the node computes of its output (the tile's region); `length` is its buffer's row
+        # stride, the whole map when the stage writes its output in place
+        out_len = length[n.writes] if not full(n.writes) else \
+            slots.add(f"t{n.writes} rows/columns of the tile", [b - a for a, b in region[0][n.writes]],
+                      [b - a for a, b in region[1][n.writes]])
         offs = []
         for j, t in enumerate(n.reads):
             need = s.reads[0][n.node][j], s.reads[1][n.node][j]
@@ -112,7 +116,7 @@ def render_stage(k: int, schedule, calls: dict, graph, memory, profile: bool) ->
                      f"{ind}    for (int32_t y = 0; y < r[{out_len}]; ++y) {{"]
             srcs = [f"{base(t)} + ((size_t)(r[{o}] + y) * (size_t)c[{length[t]}] + (size_t)c[{o}]) * {ch}"
                     for t, o in zip((a, b), offs, strict=True)]
-            out_row = f"{dst} + (size_t)y * (size_t)c[{out_len}] * {ch}"
+            out_row = f"{dst} + (size_t)y * (size_t)c[{length[n.writes]}] * {ch}"
             body += [f"{ind}        if (mn_add_s8(&p, {srcs[0]}, {srcs[1]}, {out_row}) != MN_OK) return {n.node + 1};",
                      f"{ind}    }}"]
         else:
