@@ -103,6 +103,47 @@ def _run_host(program, x: np.ndarray, work, kernel_objects) -> dict[str, np.ndar
     return outputs
 
 
+@pytest.fixture(scope="session")
+def resnet_block(tmp_path_factory):
+    """A ResNet-style block (MLPerf Tiny's ResNet8 has three): one tensor read by a 3x3 stride-2
+    convolution and by a 1x1 stride-2 shortcut, whose windows cover different columns, added after.
+    Keras, random weights, int8 with random calibration (a few seconds, built once)."""
+    from conftest import shared_once
+
+    def make(folder):
+        import numpy as np
+
+        from mncompile.model.loader import LoadedModel
+        from mncompile.quantize.convert import to_int8_tflite
+        from mncompile.tfenv import keras_module
+
+        keras = keras_module()
+        keras.utils.set_random_seed(4)
+        layers = keras.layers
+        x = inp = keras.Input((20, 20, 3), batch_size=1)
+        x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        a = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+        a = layers.Conv2D(16, 3, padding="same")(a)
+        b = layers.Conv2D(16, 1, strides=2, padding="same")(x)
+        x = layers.Activation("relu")(layers.Add()([a, b]))
+        x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+        x = layers.Dense(4)(layers.GlobalAveragePooling2D()(x))
+        model = keras.Model(inp, x)
+        calib = np.random.default_rng(1).uniform(-1, 1, (8, 20, 20, 3)).astype(np.float32)
+        path = folder / "resnet_block.tflite"
+        path.write_bytes(to_int8_tflite(LoadedModel(path, "keras", model, (20, 20, 3), 4, None), calib))
+        return {"path": str(path)}
+    from pathlib import Path
+
+    return Path(shared_once(tmp_path_factory, "patch_resnet_block", make)["path"])
+
+
+def _model(name: str, request):
+    if name == "resnet_block":
+        return verified(request.getfixturevalue("resnet_block"))
+    return verified(request.getfixturevalue("tflite_zoo")[name])
+
+
 def _lowered(model):
     graph = model.graph
     folds = find_folds(graph)
@@ -133,13 +174,15 @@ def _inputs(model, n: int, seed: int) -> np.ndarray:
     ("v1_0.25_96", [(0, 1, (3, 2)), (2, 5, (2, 2))]),  # two stages, the second reading an arena tensor
     ("v2_0.35_96", [(0, 12, (6, 6))]),  # through two inverted residual blocks and their ADD
     ("v2_0.35_96", [(0, 4, (2, 2)), (13, 23, (3, 3))]),  # a stage in the middle, ADDs inside
+    ("resnet_block", [(1, 4, (5, 1))]),  # a 3x3 and a 1x1 shortcut reading other columns of one tensor
+    ("resnet_block", [(0, 5, (4, 1))]),
 ])
-def test_patch_stages_match_tflm_on_the_host(name, stages, tflite_zoo, kernel_objects, tmp_path):
+def test_patch_stages_match_tflm_on_the_host(name, stages, request, kernel_objects, tmp_path):
     """Every stage kind, compiled for the host with the portable and the (emulated) DSP kernels:
     outputs identical to the TFLM host interpreter's."""
     from mncompile.validate.emulate import emulate
 
-    model = verified(tflite_zoo[name])
+    model = _model(name, request)
     schedules = tuple(_schedule(model, *s) for s in stages)
     program = generate(model, schedules=schedules)
     assert len(program.memory.schedules) == len(stages)
@@ -240,14 +283,15 @@ def _written(block: str, r: list[int], c: list[int], channels: int) -> tuple[int
     ("v1_0.25_96", [(0, 1, (3, 2)), (2, 5, (2, 2))]),
     ("v2_0.35_96", [(0, 12, (6, 6))]),
     ("v2_0.35_96", [(0, 4, (2, 2)), (13, 23, (3, 3))]),
+    ("resnet_block", [(1, 4, (5, 1))]),
 ])
-def test_every_call_of_a_stage_writes_inside_its_buffer(name, stages, tflite_zoo):
+def test_every_call_of_a_stage_writes_inside_its_buffer(name, stages, request):
     """Read from the generated C: for every tile, the bytes each node's call writes (its output
     pointer and the sizes it sets, evaluated with the tile's table rows) lie inside that node's
     destination: its patch buffer, or, for the stage's output written in place, the tile's rows of
     the whole tensor. A kernel told to write more rows than the tile has is caught here even when the
     extra bytes land on memory nobody reads."""
-    model = verified(tflite_zoo[name])
+    model = _model(name, request)
     program = generate(model, schedules=tuple(_schedule(model, *s) for s in stages))
     memory, source = program.memory, program.model_c
     for k, schedule in enumerate(memory.schedules):
@@ -257,6 +301,12 @@ def test_every_call_of_a_stage_writes_inside_its_buffer(name, stages, tflite_zoo
             channels = schedule.shapes[n.writes][2]
             for i, r in enumerate(rows):
                 for j, c in enumerate(cols):
+                    if n.rows is not None:  # a convolution's map width is its input buffer's row stride
+                        t = n.reads[0]
+                        whole = t == schedule.input and schedule.direct_input
+                        a, b = (0, schedule.shapes[t][1]) if whole else schedule.region[1][t][j]
+                        in_w = re.search(r"p\.in_w = ([rc]\[\d+\])", blocks[n.node]).group(1)
+                        assert _evaluate(in_w, r, c) == b - a, (name, n.node, (i, j))
                     first, end = _written(blocks[n.node], r, c, channels)
                     if n.writes == schedule.output and schedule.direct_output:
                         h, w, _ = schedule.shapes[n.writes]

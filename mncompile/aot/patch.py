@@ -256,8 +256,8 @@ def _stage_io(graph: Graph, nodes: tuple[StageNode, ...]) -> tuple[dict, int]:
 def make_schedule(graph: Graph, nodes: tuple[StageNode, ...], output: int,
                   grid: tuple[int, int], axes=None, io=None) -> Schedule | None:
     """The schedule of `nodes` ending in `output` on `grid`, or None when a convolution would read
-    part of a patch's columns (the kernels read whole rows of their input). `axes`: the two
-    `_axis` results and `io`: `_stage_io`'s, when the caller has them."""
+    columns of a buffer that do not start at its first (a kernel's map width is its input's row
+    stride). `axes`: the two `_axis` results and `io`: `_stage_io`'s, when the caller has them."""
     shapes, inp = io or _stage_io(graph, nodes)
     rows, cols = axes or (_axis(nodes, shapes, output, 0, grid[0]), _axis(nodes, shapes, output, 1, grid[1]))
     if rows is None or cols is None:
@@ -267,7 +267,10 @@ def make_schedule(graph: Graph, nodes: tuple[StageNode, ...], output: int,
         if s.rows is None:
             continue
         for t, need in zip(s.reads, cols[1][s.node], strict=True):
-            if not (t == inp and full_cols) and need != cols[0][t]:
+            # the kernel takes the buffer's width as its map width (its row stride): the columns it
+            # reads must start where the buffer does (what lies past them the window never reaches)
+            starts = [0] * len(need) if t == inp and full_cols else [a for a, _ in cols[0][t]]
+            if [a for a, _ in need] != starts:
                 return None
     external = inp in graph.inputs and graph.tensors[inp].dtype == "INT8" and inp not in graph.outputs and \
         all(inp not in op.inputs for op in graph.ops if op.index > nodes[-1].node)

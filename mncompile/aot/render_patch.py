@@ -131,7 +131,8 @@ def render_stage(k: int, schedule, calls: dict, graph, memory, profile: bool) ->
             src = f"{base(t)} + (size_t)r[{offs[0]}] * (size_t)c[{length[t]}] * {s.shapes[t][2]}"
             extra = ", NULL" if call.kernel == "mn_depthwise_conv_s8" else ""
             body += [f"{ind}    {ptype} p = L{n.node};",
-                     f"{ind}    p.in_h = r[{inl}]; p.in_w = c[{inl}]; p.out_h = r[{out_len}]; p.out_w = c[{out_len}];",
+                     f"{ind}    p.in_h = r[{inl}]; p.in_w = c[{length[t]}]; p.out_h = r[{out_len}]; "
+                     f"p.out_w = c[{out_len}];",
                      f"{ind}    p.pad_top = r[{pad}]; p.pad_left = c[{pad}];",
                      f"{ind}    if ({call.kernel}(&p, {src}, {dst}{extra}) != MN_OK) return {n.node + 1};"]
         body.append(f"{ind}}}")
