@@ -1,32 +1,34 @@
-"""Patch-based execution: the first layers of a network run tile by tile (MCUNetV2's idea).
+"""Patch-based execution: a run of layers runs tile by tile (MCUNetV2's patch-based inference).
 
 The memory-heavy start of a MobileNet (large maps, few channels) sets the layer-wise bound: one
-layer's whole input and output alive together. A *patch stage* runs the first nodes of the graph
-once per spatial tile of the stage's output instead: for each tile, the receptive field of that
-tile is computed through the stage into small *patch buffers*, where neighbouring tiles' fields
-overlap the overlap is computed again (the extra MACs), and only the stage's output is a whole
-tensor. The rest of the network runs layer by layer.
+layer's whole input and output alive together. A *patch stage* runs a run of nodes once per
+spatial tile of the stage's output instead: for each tile, the receptive field of that tile is
+computed through the stage into small *patch buffers*; where neighbouring tiles' fields overlap
+the overlap is computed again (the extra MACs), and only the stage's input and output are whole
+tensors. The rest of the network runs layer by layer; a model may have several stages.
 
-This module holds the arithmetic and the search, on the graph alone:
+This module holds the arithmetic, on the graph alone (`patch_search` chooses, `render_patch`
+writes the C, `patch_check` replays it):
 
-- `stage_nodes`: which nodes can be in a stage (CONV_2D, DEPTHWISE_CONV_2D, an ADD of two tensors
-  of one shape, and PADs folded into a convolution), and `cuts`: where a stage can end (one tensor
-  crosses from the stage to the rest of the graph);
-- `make_schedule`: for a cut and a tile grid, every tensor's region per tile. Regions are separable
+- `stage_runs`: the runs of nodes a stage can hold (CONV_2D, DEPTHWISE_CONV_2D, an ADD of two
+  tensors of one shape; PADs folded into a convolution), and `spans`: the parts of a run that read
+  one tensor from outside and leave one tensor to the rest of the graph;
+- `make_schedule`: for a span and a tile grid, every tensor's region per tile. Regions are separable
   (a row interval per tile row, a column interval per tile column): a convolution's output rows
   [o0, o1) read input rows [o0 * s - pad, (o1 - 1) * s - pad + (k - 1) * d + 1), clamped to the map
   (what falls outside is the layer's padding), and a tensor's region is the hull of what its
   readers need. A convolution then runs on its region with its padding shifted to the region
-  (``pad' = pad + a - o0 * s``, never negative) and the map size set to the region's, so taps
-  outside the region are exactly the taps outside the map: the kernels compute the same sums;
-- `search`: every cut and grid, ranked by the arena's lower bound or by extra MACs
-  (`mncompile.aot.memory.plan_aot` plans the chosen one and checks it).
+  (``pad' = pad + a - o0 * s``, never negative) and the map height set to the rows it reads and
+  its width to its buffer's, so taps outside the region are exactly the taps outside the map: the
+  kernels compute the same sums. The columns a convolution reads must start where its buffer's do
+  (a kernel's map width is its input's row stride);
+- `candidates`: every span with every tile grid (`grids`), the regions of the spans that end at
+  one tensor from one backward pass (`_restrict`).
 
-The stage's input (the graph input, or the tensor a float input's QUANTIZE writes) stays a whole
-tensor; each tile reads its region in place when the region spans whole rows, else copies it into
-a patch buffer. An int8 graph input read only by the stage is then the caller's buffer, not the
-arena's (`external_input`). The stage's output is written in place when tiles span whole rows,
-else through a patch buffer of one tile.
+The stage's input stays a whole tensor; each tile reads its region in place when the region spans
+whole rows, else copies it into a patch buffer. An int8 graph input read only by the stage is then
+the caller's buffer, not the arena's (`Schedule.external_input`). The stage's output is written in
+place when tiles span whole rows, else through a patch buffer of one tile.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from functools import cached_property
 
 from mncompile.aot.lower import Folds
 from mncompile.graph.ir import Graph
-from mncompile.plan.lifetimes import align_up
 
 STAGE_KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD")
 MAX_TILES_PER_AXIS = 12
@@ -326,6 +327,3 @@ def candidates(graph: Graph, folds: Folds, calls, covering: int | None = None, m
                     if schedule is not None:
                         yield schedule
 
-
-def patch_buffer_bytes(schedule: Schedule) -> int:
-    return sum(align_up(schedule.patch_bytes(t)) for t in schedule.patch_tensors)
