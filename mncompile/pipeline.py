@@ -156,8 +156,7 @@ def plan(model: str | Path, out: str | Path | None = None, *, target: str | None
     verified = read_model(model)
     planned = plan_model(verified, measure_host_arena)
     targeted = target_plan(planned, resolved, out / NPU_DIR, reporter) if resolved is not None else None
-    if memory != "balanced" or resolved is None or not targeted.memory.fits:
-        reporter.info(f"AOT schedule (--memory {memory})")
+    reporter.info(f"AOT schedule (--memory {memory})")
     aot, unsupported = aot_schedule(verified, resolved, memory)
     extra = {**(targeted.to_json() if targeted else {}),
              "aot": ({"memory_mode": aot.choice.to_json(), "plan": aot.memory.to_json()} if aot is not None

@@ -264,15 +264,15 @@ def render_sources(p, calls: tuple[KernelCall, ...], graph: Graph, edges, name: 
         epilogue = ("    if (out != MN_T(MODEL_OUTPUT_OFFSET)) {\n        memcpy(out, MN_T(MODEL_OUTPUT_OFFSET), "
                     "MODEL_OUTPUT_BYTES);\n    }\n")
     stages = []
+    copying = any(not (s.direct_input and s.direct_output) for s in p.memory.schedules)  # mn_patch_copy
     if p.memory.schedules:
         from mncompile.aot.render_patch import COPY_HELPER, render_stage
 
         by_node = {c.node: c for c in calls}
         stages = [render_stage(k, s, by_node, graph, p.memory, p.profile) for k, s in enumerate(p.memory.schedules)]
-        copying = any(not (s.direct_input and s.direct_output) for s in p.memory.schedules)
         accessors[:0] = [d for d, _ in stages] + ([COPY_HELPER] if copying else [])
-    copies = prologue or epilogue or any(not (s.direct_input and s.direct_output) for s in p.memory.schedules)
-    includes = "#include <stddef.h>\n#include <stdint.h>\n" + ("#include <string.h>\n" if copies else "")
+    memcpy = prologue or epilogue or copying
+    includes = "#include <stddef.h>\n#include <stdint.h>\n" + ("#include <string.h>\n" if memcpy else "")
     if p.profile:  # the first mark after the input copy: the copies stay outside the nodes' figures
         includes += "\n#include \"board.h\""
         defines.append(mark)
