@@ -143,6 +143,14 @@ class NoProbeError(FlashError):
     kind = "no-probe"
 
 
+class BrowserError(MncompileError):
+    """The report could not be checked in a browser: selenium, Chromium or chromedriver is missing, or
+    Chromium failed on the page (`mncompile report --screenshot`)."""
+
+    exit_code = 14
+    kind = "browser"
+
+
 # Exit codes in one table: the CLI's --help epilogue and the README print it.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "success"),
@@ -166,5 +174,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
                               "(the message names the likely culprit and the remedies)"),
     (FlashError.exit_code, "flash error (no debug probe attached, a CMSIS-Pack to install, a QEMU project, "
                            "programming or the board's console failed; the message says what was looked for)"),
+    (BrowserError.exit_code, "browser error (report --screenshot: selenium, Chromium or chromedriver is missing, "
+                             "or Chromium failed on the page)"),
     (130, "interrupted (Ctrl-C)"),
 )

@@ -321,6 +321,7 @@ class BuildResult:
             "dataset": o.dataset,
             "model": self.model.to_json() if self.model else None,
             "training": self.trained.to_json() if self.trained else None,
+            "architecture": self.summary.to_json()["model"] if self.summary else None,
             "analytic": self.summary.to_json()["totals"] if self.summary else None,
             "quantize": self.quantized.to_json() if self.quantized else None,
             "eval": self.evaluation.to_json() if self.evaluation else None,
@@ -477,9 +478,25 @@ def build(options: BuildOptions, reporter: Reporter = NullReporter(), flash: Fla
     else:
         reporter.info("validate skipped: pass --run to build the firmware (TFLM_ROOT) and check it on QEMU, "
                       f"or run `mncompile run {emitted.out}`")
-    return BuildResult(options, target, limits.budget, model, trained, summary, quantized, evaluation, planned,
-                       emitted.memory, emitted, tuple(completed), validation, npu,
-                       targeted.cpu_memory if npu is not None else None, targeted.npu_arena, flashed)
+    if summary is None and spec is not None:  # --model: its sidecar names the MobileNet; the card shows its costs
+        summary = summarize(spec)
+    result = BuildResult(options, target, limits.budget, model, trained, summary, quantized, evaluation, planned,
+                         emitted.memory, emitted, tuple(completed), validation, npu,
+                         targeted.cpu_memory if npu is not None else None, targeted.npu_arena, flashed)
+    write_report_files(result, options.out, reporter)
+    return result
+
+
+def write_report_files(result: BuildResult, out: Path, reporter: Reporter) -> None:
+    """OUT/build.json (what `build --json` prints) and OUT/report.html made from it (`mncompile report`)."""
+    import json
+
+    from mncompile.files import write_text_atomic
+    from mncompile.report import BUILD_JSON, write_report
+
+    write_text_atomic(out / BUILD_JSON, json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
+    report = write_report(out)
+    reporter.info(f"report: {report.path} ({', '.join(report.sections)})")
 
 
 def _limits(limits) -> tuple[int | None, int | None, int | None]:

@@ -1,6 +1,8 @@
-"""Information commands: targets, fit."""
+"""Information commands: targets, fit, report."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
@@ -144,3 +146,36 @@ def fit_command(
             est, exact = c[key]["estimate"], c[key]["exact"]
             render.out.print(f"  {what}: estimate {est:,} B, exact {exact:,} B ({est - exact:+,} B)",
                              highlight=False)
+
+
+@app.command(name="report")
+@_handle_errors
+def report_command(
+    out: Path = typer.Argument(..., help="The OUT folder of `mncompile build -o OUT`."),
+    screenshot: Path | None = typer.Option(None, "--screenshot", help="Also open the report in headless Chromium "
+                                           "(Debian's chromium + chromium-driver, via selenium), check it (console "
+                                           "errors, every image decodes) and write a full-page PNG here."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Render OUT/report.html again from OUT/build.json and the project's manifest.
+
+    `build` writes the report itself; this makes it again (the same build gives the same bytes). The page is
+    one self-contained file: model card, float vs int8 accuracy per class with confusion matrices, per-layer
+    error, the memory timeline with its tensors, budget bars, firmware figures and versions and hashes.
+    """
+    from mncompile.cli import render
+    from mncompile.report import write_report
+
+    result = write_report(out)
+    checked = None
+    if screenshot is not None:
+        from mncompile.report.browser import check_page, require_clean
+
+        checked = require_clean(check_page(result.path, screenshot))
+    if json_output:
+        render.print_json({**result.to_json(), "browser": checked.to_json() if checked else None})
+        return
+    render.out.print(f"wrote {result.path} ({result.bytes:,} bytes; {', '.join(result.sections)})", highlight=False)
+    if checked is not None:
+        render.out.print(f"Chromium: {len(checked.images)} images decoded, no console errors, "
+                         f"{len(checked.figures)} key figures; screenshot {checked.screenshot}", highlight=False)
