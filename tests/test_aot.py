@@ -419,15 +419,23 @@ def test_unsupported_configurations_name_op_and_node(tmp_path):
 @needs_arm_gcc
 @needs_qemu
 def test_cli_build_backend_aot_run(tmp_path, monkeypatch):
-    """`build --backend aot --run` needs no TFLM: emit, CMake, QEMU, every vector PASS."""
+    """`build --backend aot --run` needs no TFLM: emit, CMake, QEMU, every vector PASS. Its report
+    (OUT/report.html, checked in Chromium) shows the run: vectors, sizes, instructions, the profile."""
+    from report_check import check_report
+
     monkeypatch.delenv("TFLM_ROOT", raising=False)
     out = tmp_path / "b"
     proc = run_cli("build", "--model", str(TINY), "--target", "cortex-m33", "--backend", "aot", "-o", str(out),
-                   "--run", "--json")
+                   "--run", "--profile", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["emit"]["backend"] == "aot" and doc["run"]["status"] == "PASS"
     assert doc["run"]["golden"]["passed"] == 4 and doc["run"]["arena"]["matches_prediction"] is True
+    assert json.loads((out / "build.json").read_text()) == doc  # what --json printed is what the report reads
+    page = check_report(out, tmp_path / "report.png", {
+        "build:run.instructions_per_inference", "build:run.arena.used", "build:run.sizes.text",
+        "manifest:plan.arena_bytes", "manifest:plan.tflm.tflm_greedy_bytes", "manifest:arena.predicted_bytes.aot"})
+    assert {i.alt for i in page.images} == {"memory timeline", "per-layer profile"}
     assert json.loads((out / "firmware" / "mncompile.json").read_text())["options"]["backend"] == "aot"
     text = run_cli("emit", str(TINY), "--target", "cortex-m33", "-o", str(tmp_path / "e"), "--backend", "aot")
     assert text.returncode == 0 and "AOT project (no TFLM)" in text.stdout and "static arena" in text.stdout

@@ -102,3 +102,47 @@ def test_tflm_project_camera_path_from_rgb565_and_yuv422_frames(tmp_path):
     project = emit(REPO / "tests" / "data" / "tiny_int8.tflite", "cortex-m7", tmp_path / "fw",
                    camera=CameraOptions("rgb565,yuv422", "20x14")).out
     _build_and_run(project, tmp_path / "build", "reference", tflm_root=Path(TFLM_ROOT))
+
+
+# The report's key figures the canonical build must show (each checked against the JSON it names)
+REPORT_FIGURES = {"build:eval.float_accuracy", "build:eval.int8_accuracy", "build:eval.accuracy_drop_pp",
+                  "build:eval.samples", "build:eval.per_class.0.int8_accuracy", "manifest:memory.arena_bytes",
+                  "manifest:memory.constants_bytes", "manifest:memory.total_bytes", "manifest:plan.mncompile_bytes",
+                  "manifest:plan.lower_bound_bytes", "manifest:memory.limits.0.used_bytes",
+                  "manifest:arena.predicted_bytes.reference", "manifest:model.firmware_bytes"}
+
+
+def test_build_writes_a_report_that_opens_cleanly_in_chromium(canonical_build, tmp_path):
+    """OUT/report.html in headless Chromium: no console error, every chart decodes, every key figure says
+    what build.json or the manifest holds, the screenshot is not blank; a JSON that disagrees is caught."""
+    from report_check import check_report, figure_mismatches
+
+    out = canonical_build["out"]
+    assert f"report: {out / 'report.html'}" in canonical_build["stderr"]
+    page = check_report(out, tmp_path / "report.png", REPORT_FIGURES)
+    assert {i.alt for i in page.images} == {"per-layer SQNR chart", "memory timeline"}
+    # the check can fail: the same page against a build.json whose int8 accuracy is one image lower
+    changed = tmp_path / "changed"
+    (changed / "firmware").mkdir(parents=True)
+    doc = json.loads((out / "build.json").read_text())
+    doc["eval"]["int8_accuracy"] -= 1 / doc["eval"]["samples"]
+    (changed / "build.json").write_text(json.dumps(doc))
+    shutil.copy(out / "firmware" / "mncompile.json", changed / "firmware" / "mncompile.json")
+    assert [m.split(" ")[0] for m in figure_mismatches(changed, page.figures)] == ["build:eval.int8_accuracy"]
+
+
+def test_report_command_renders_the_build_report_again_byte_for_byte(canonical_build, tmp_path):
+    """`mncompile report` from a copy of build.json and the manifest alone, elsewhere: the same bytes."""
+    out = canonical_build["out"]
+    copy = tmp_path / "copy"
+    (copy / "firmware").mkdir(parents=True)
+    shutil.copy(out / "build.json", copy / "build.json")
+    shutil.copy(out / "firmware" / "mncompile.json", copy / "firmware" / "mncompile.json")
+    proc = run_cli("report", str(copy), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (copy / "report.html").read_bytes() == (out / "report.html").read_bytes()
+    assert doc["sha256"] == __import__("hashlib").sha256((out / "report.html").read_bytes()).hexdigest()
+    assert doc["sections"] == ["model", "accuracy", "layers", "memory", "budget", "firmware", "reproducibility"]
+    html = (out / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained
