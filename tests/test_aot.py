@@ -432,8 +432,12 @@ def test_cli_build_backend_aot_run(tmp_path, monkeypatch):
     assert doc["emit"]["backend"] == "aot" and doc["run"]["status"] == "PASS"
     assert doc["run"]["golden"]["passed"] == 4 and doc["run"]["arena"]["matches_prediction"] is True
     assert json.loads((out / "build.json").read_text()) == doc  # what --json printed is what the report reads
+    # the stack the firmware painted at reset: its size is the linker script's, its deepest use inside it
+    linker = (out / "firmware" / "firmware" / "boards" / "mps2-an505" / "linker.ld").read_text()
+    size_k = int(re.search(r"^__stack_size = (\d+)K;", linker, re.M).group(1))
+    assert doc["run"]["stack"]["size"] == size_k * 1024 and 256 < doc["run"]["stack"]["used"] < size_k * 1024
     page = check_report(out, tmp_path / "report.png", {
-        "build:run.instructions_per_inference", "build:run.arena.used", "build:run.sizes.text",
+        "build:run.instructions_per_inference", "build:run.arena.used", "build:run.sizes.text", "build:run.stack.used",
         "manifest:plan.arena_bytes", "manifest:plan.tflm.tflm_greedy_bytes", "manifest:arena.predicted_bytes.aot"})
     assert {i.alt for i in page.images} == {"memory timeline", "per-layer profile"}
     assert json.loads((out / "firmware" / "mncompile.json").read_text())["options"]["backend"] == "aot"

@@ -475,3 +475,12 @@ def test_run_builds_and_validates_the_tiny_project_on_qemu(kept_folder):
     assert f"got {expected}, expected {corrupted}" in doc["vectors"][0]["detail"]
     assert "src/golden_data.cc differs from mncompile.json" in doc["vectors"][0]["detail"]
     assert "vector 0: FAIL at output index 0" in doc["output"] and doc["qemu"]["exit_status"] == 1
+
+
+def test_the_stack_line_is_parsed_and_a_missing_one_is_none():
+    from mncompile.run.build import parse_firmware_output
+
+    report = parse_firmware_output("vector 0: PASS, class 1 (a), 5 SysTick ticks\nstack: 3144 of 65536 bytes used\n"
+                                   "summary: 1/1 PASS, arena_used_bytes 864, 5 SysTick ticks in total\n")
+    assert (report.stack_used, report.stack_size) == (3144, 65536) and report.all_passed
+    assert parse_firmware_output("stack: lots of 65536 bytes used\n").stack_used is None

@@ -41,6 +41,12 @@ uint32_t board_cpu_hz(void);
  * console, then breaks into an attached debugger or loops forever. */
 void board_exit(int status) __attribute__((noreturn));
 
+/* The main stack: its size in the linker script, and the deepest it has been
+ * so far (common/reset.c paints it at reset; the first word that no longer
+ * holds the paint marks the deepest use). */
+unsigned long board_stack_size_bytes(void);
+unsigned long board_stack_used_bytes(void);
+
 #ifdef __cplusplus
 }
 #endif

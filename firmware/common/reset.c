@@ -7,8 +7,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "board.h"
 #include "cortexm.h"
 #include "startup.h"
+
+/* What the unused main stack holds from reset on: board_stack_used_bytes()
+ * finds the deepest word that lost it. */
+#define MN_STACK_PAINT 0xA5C3A5C3u
 
 /* Linker script symbols (boards/<board>/linker.ld). */
 extern uint32_t __stack_limit[];
@@ -51,6 +56,14 @@ void Reset_Handler(void)
 #endif
     mn_enable_fpu();
 
+    /* Paint the stack below this frame (64 bytes of margin; nothing else runs
+     * yet, no interrupt is enabled), for board_stack_used_bytes(). */
+    uint32_t *sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (uint32_t *p = __stack_limit; p < sp - 16; ++p) {
+        *p = MN_STACK_PAINT;
+    }
+
     /* .data: copy the initial values from FLASH; .bss: zero. */
     const uint32_t *from = __data_load;
     for (uint32_t *to = __data_start; to < __data_end;) {
@@ -67,4 +80,18 @@ void Reset_Handler(void)
      * are flushed (and atexit handlers run), then _exit (common/syscalls.c)
      * passes main's return value to board_exit(). */
     exit(main());
+}
+
+unsigned long board_stack_size_bytes(void)
+{
+    return (unsigned long)((uintptr_t)__stack_top - (uintptr_t)__stack_limit);
+}
+
+unsigned long board_stack_used_bytes(void)
+{
+    const uint32_t *p = __stack_limit;
+    while (p < __stack_top && *p == MN_STACK_PAINT) {
+        ++p;
+    }
+    return (unsigned long)((uintptr_t)__stack_top - (uintptr_t)p);
 }

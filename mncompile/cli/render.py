@@ -323,7 +323,9 @@ def run_renderables(result) -> list:
     lines: list = [
         escape(f"project {result.project}: {result.target.name} (board {result.board}), "
                + ("mncompile AOT kernels" if result.kernels == "aot" else f"TFLM {result.kernels} kernels")),
-        escape(f"firmware {fw.elf}: text {fw.text:,} B, data {fw.data:,} B, bss {fw.bss:,} B"),
+        escape(f"firmware {fw.elf}: text {fw.text:,} B, data {fw.data:,} B, bss {fw.bss:,} B"
+               + (f"; stack used {result.report.stack_used:,} of {result.report.stack_size:,} B"
+                  if result.report.stack_used is not None else "")),
         f"ran on QEMU {result.machine} (-icount shift=0): firmware exit status {result.qemu.exit_code}",
     ]
     table = Table(title=escape(f"golden vectors (expected outputs: {result.project}/mncompile.json)"),

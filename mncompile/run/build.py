@@ -163,6 +163,8 @@ class FirmwareReport:
     camera_frames: int | None = None  # the "camera path:" line: frames converted to input tensors
     camera_ticks: int | None = None  # and the ticks that took in total
     profile: FirmwareProfile | None = None  # the "profile:" lines (emit --profile); None without any
+    stack_used: int | None = None  # the "stack:" line: the deepest the main stack went (painted at reset)
+    stack_size: int | None = None  # and its size in the linker script
 
     @property
     def all_passed(self) -> bool:
@@ -186,6 +188,7 @@ _CAMERA = re.compile(rf"^camera path: (\d+) frames to input tensors, (\d+) ({_UN
 _PROFILE_NODE = re.compile(rf"^profile: node (\d+) (.+?): (\d+) ({_UNIT})$")
 _PROFILE_END = re.compile(rf"^profile: (\d+) nodes, (\d+) inferences: (\d+) ({_UNIT}) in the nodes"
                           rf"(?:, (\d+) other events)?$")
+_STACK = re.compile(r"^stack: (\d+) of (\d+) bytes used$")
 _ARENA = re.compile(r"^arena: (\d+) bytes reserved, arena_used_bytes\(\) = (\d+), predicted (\d+)")
 
 
@@ -210,7 +213,7 @@ def parse_firmware_output(text: str) -> FirmwareReport:
     """What the firmware printed, line by line. Lines end at a line feed only: a stray carriage return,
     form feed or Unicode line separator inside a line does not start a new one (str.splitlines would)."""
     vectors, summary, arena, unit, errors, camera = [], None, None, None, [], None
-    nodes, profile_end = [], None
+    nodes, profile_end, stack = [], None, None
     for line in text.split("\n"):
         line = line.strip(" \t\r")
         if (vector := _vector_line(line)) is not None:
@@ -221,6 +224,8 @@ def parse_firmware_output(text: str) -> FirmwareReport:
             summary = m
         elif m := _ARENA.match(line):
             arena = m
+        elif m := _STACK.match(line):
+            stack = m
         elif m := _CAMERA.match(line):
             camera = m
         elif m := _PROFILE_NODE.match(line):
@@ -234,7 +239,8 @@ def parse_firmware_output(text: str) -> FirmwareReport:
                           int(arena.group(1)) if arena else None, int(arena.group(2)) if arena else None,
                           int(arena.group(3)) if arena else None, unit, tuple(errors),
                           int(camera.group(1)) if camera else None, int(camera.group(2)) if camera else None,
-                          _profile(nodes, profile_end))
+                          _profile(nodes, profile_end), int(stack.group(1)) if stack else None,
+                          int(stack.group(2)) if stack else None)
 
 
 def _profile(nodes: list[NodeTime], end: re.Match | None) -> FirmwareProfile | None:

@@ -330,6 +330,8 @@ class RunResult:
             "ticks": {"unit": self.report.ticks_unit, "per_inference": self.ticks_per_inference,
                       "min": min(ticks) if ticks else None, "max": max(ticks) if ticks else None,
                       "total": sum(ticks) if ticks else None},
+            "stack": ({"used": self.report.stack_used, "size": self.report.stack_size}
+                      if self.report.stack_used is not None else None),
             "instructions_per_tick": self.instructions_per_tick,
             "instructions_per_inference": self.instructions_per_inference,
             "macs": self.macs,

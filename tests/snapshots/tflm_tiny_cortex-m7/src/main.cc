@@ -169,6 +169,7 @@ int main() {
   }
   printf("camera path: %d frames to input tensors, %s %s in total\n", mncompile::kGoldenCount,
          U64(frame_ticks, ticks_text, sizeof ticks_text), board_ticks_unit());
+  printf("stack: %lu of %lu bytes used\n", board_stack_used_bytes(), board_stack_size_bytes());
   printf("summary: %d/%d PASS, arena_used_bytes %lu, %s %s in total\n", passed, mncompile::kGoldenCount,
          static_cast<unsigned long>(interpreter.arena_used_bytes()),
          U64(total_ticks, ticks_text, sizeof ticks_text), board_ticks_unit());
