@@ -23,7 +23,7 @@ LAYERS = (
     ("quantize", "plan", "budget"),
     ("validate", "npu", "aot"),
     ("emit",),
-    ("run", "fit"),
+    ("run", "fit", "report"),
     ("flash",),
     ("options",),
     ("pipeline",),
