@@ -1,8 +1,10 @@
 """Datasets: image folders, and two bundled sets that need no download.
 
-A `Dataset` holds uint8 images already resized to the model input
-(N, H, W, C), integer labels, sorted class names, and a deterministic,
-stratified train/validation split. Pixels are mapped to the model's float
+A `Dataset` holds uint8 images at the model input (N, H, W, C), integer
+labels, sorted class names, and a deterministic, stratified train/validation
+split. The bundled sets are small in-memory arrays; a folder's images are a
+`FolderImages`, decoded on demand (`images[i]`, `images[a:b]`, `images[index]`),
+so a folder larger than memory trains (`mncompile.model.stream`). Pixels are mapped to the model's float
 input by `Preprocessing` (`mncompile.preprocess.contract`), which travels with the
 model in its sidecar so that quantization and the firmware use the very same
 mapping.
@@ -17,8 +19,10 @@ mapping.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
@@ -33,13 +37,92 @@ SHAPES_PER_CLASS = 250
 SHAPE_CLASSES = ("circle", "cross", "square", "triangle")
 
 
+class FolderImages:
+    """A folder's images as a read-only uint8 array (N, H, W, C) decoded on demand.
+
+    Indexing (an int, a slice, an index or boolean array, optionally followed by more axes)
+    opens, converts and resizes just the images it selects, with the code the eager loader used,
+    so pixels are the same bit for bit; nothing is cached. `np.asarray(images)` decodes them all
+    (small folders, tests). `decoded` counts the images decoded so far; `failure` keeps the first
+    `DatasetError`, which a training loop may see only wrapped in a TensorFlow error.
+    """
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, files: tuple[Path, ...], resolution: int, channels: int) -> None:
+        self.files = tuple(files)
+        self.resolution, self.channels = int(resolution), int(channels)
+        self.decoded = 0
+        self.failure: DatasetError | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.files), self.resolution, self.resolution, self.channels)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __repr__(self) -> str:
+        return f"FolderImages({len(self.files)} images, {self.resolution}x{self.resolution}x{self.channels})"
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = (key[0], key[1:]) if key else (slice(None), ())
+            if key is Ellipsis:
+                key, rest = slice(None), (Ellipsis, *rest)
+        picked = np.arange(len(self.files))[key]
+        if np.ndim(picked) == 0:
+            out = self._decode(int(picked))
+        else:
+            out = np.empty((len(picked), *self.shape[1:]), np.uint8)
+            for k, i in enumerate(picked.ravel()):
+                out[k] = self._decode(int(i))
+            if rest:
+                rest = (slice(None), *rest)
+        return out[rest] if rest else out
+
+    def __iter__(self):
+        return (self._decode(i) for i in range(len(self.files)))
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    def astype(self, dtype) -> np.ndarray:
+        return np.asarray(self, dtype=dtype)
+
+    def subset(self, index: np.ndarray) -> FolderImages:
+        """The images at `index`, still undecoded."""
+        return FolderImages(tuple(self.files[int(i)] for i in index), self.resolution, self.channels)
+
+    def _decode(self, i: int) -> np.ndarray:
+        try:
+            arr = decode_image(self.files[i], self.resolution, self.channels)
+        except DatasetError as exc:
+            self.failure = self.failure or exc
+            raise
+        with self._lock:
+            self.decoded += 1
+        return arr
+
+
+Images = Union[np.ndarray, FolderImages]  # noqa: UP007 - a runtime alias
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     name: str
     class_names: tuple[str, ...]
-    x_train: np.ndarray  # uint8 (N, H, W, C)
+    x_train: Images  # uint8 (N, H, W, C): an array, or a folder's images decoded on demand
     y_train: np.ndarray  # int64 (N,)
-    x_val: np.ndarray
+    x_val: Images
     y_val: np.ndarray
     seed: int
     val_fraction: float
@@ -93,9 +176,11 @@ def load_dataset(source: str, resolution: int, channels: int | None = None, *,
     else:
         images, labels, names = _folder(Path(source), resolution, channels)
     train, val = stratified_split(labels, val_fraction, seed, names)
+    x_train, x_val = ((images.subset(train), images.subset(val)) if isinstance(images, FolderImages)
+                      else (images[train], images[val]))
     return Dataset(name=source if source in BUNDLED else str(Path(source)),
-                   class_names=names, x_train=images[train], y_train=labels[train],
-                   x_val=images[val], y_val=labels[val], seed=seed, val_fraction=val_fraction)
+                   class_names=names, x_train=x_train, y_train=labels[train],
+                   x_val=x_val, y_val=labels[val], seed=seed, val_fraction=val_fraction)
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int,
@@ -253,8 +338,7 @@ def _open_as(img, target: str, path: Path):
 
 
 def _folder(root: Path, resolution: int, channels: int):
-    from PIL import Image
-
+    """Scan a folder (files, labels, the mode check); its images are decoded on demand."""
     classes = _folder_files(root)
     seen = _scan_modes(classes)
     modes: dict[str, list[Path]] = {}
@@ -267,19 +351,26 @@ def _folder(root: Path, resolution: int, channels: int):
             f"images in {root} mix modes ({detail})",
             hint="convert every image to one mode first (all RGB or all grayscale 'L'), "
                  "e.g. with Pillow's Image.convert")
-    target = "L" if channels == 1 else "RGB"
-    images, labels = [], []
-    for label, (_, files) in enumerate(classes):
-        for path in files:
-            try:
-                with Image.open(path) as img:
-                    img = _open_as(img, target, path).resize((resolution, resolution),
-                                                             Image.Resampling.BILINEAR)
-                    arr = np.asarray(img, dtype=np.uint8)
-            except (OSError, ValueError) as exc:
-                raise DatasetError(f"cannot decode image {path}: {exc}",
-                                   hint="delete or replace that file") from None
-            images.append(arr if arr.ndim == 3 else arr[..., None])
-            labels.append(label)
+    for mode, paths in modes.items():  # found now, not when training reaches them
+        if mode in ("I", "F"):
+            raise DatasetError(f"image {paths[0]} has mode {mode} (32-bit), which has no defined 8-bit scaling",
+                               hint="convert it to 8-bit L or RGB first")
+    files = tuple(path for _, paths in classes for path in paths)
+    labels = np.asarray([label for label, (_, paths) in enumerate(classes) for _ in paths], np.int64)
     names = tuple(name for name, _ in classes)
-    return np.stack(images), np.asarray(labels, np.int64), names
+    return FolderImages(files, resolution, channels), labels, names
+
+
+def decode_image(path: Path, resolution: int, channels: int) -> np.ndarray:
+    """One image file as uint8 (resolution, resolution, channels): converted to L or RGB,
+    then resized with Pillow's bilinear filter."""
+    from PIL import Image
+
+    target = "L" if channels == 1 else "RGB"
+    try:
+        with Image.open(path) as img:
+            img = _open_as(img, target, path).resize((resolution, resolution), Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot decode image {path}: {exc}", hint="delete or replace that file") from None
+    return arr if arr.ndim == 3 else arr[..., None]

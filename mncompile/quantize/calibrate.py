@@ -1,5 +1,6 @@
 """Calibration data: a stratified, seeded sample of the model's own training images,
-preprocessed exactly as in training (the sidecar's ``x = pixel * scale + offset``)."""
+preprocessed exactly as in training (the sidecar's ``x = pixel * scale + offset``). Only the
+sampled images are decoded: a folder dataset's images are read on demand."""
 
 from __future__ import annotations
 
@@ -60,5 +61,5 @@ def calibration_set(dataset: Dataset, n: int, preprocessing: Preprocessing,
     rng = np.random.default_rng(seed)
     chosen = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in enumerate(counts)]
     index = np.sort(np.concatenate(chosen))
-    x = preprocessing.apply(dataset.x_train[index])
+    x = preprocessing.apply(dataset.x_train[index])  # decodes these `n` images, not the split
     return x, Calibration(dataset.name, int(len(index)), tuple(int(c) for c in counts), preprocessing, int(n))

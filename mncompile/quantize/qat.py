@@ -10,7 +10,8 @@ fine-tune the weights against their rounding, which is what QAT is for.
 tfmot works on `tf_keras` (Keras 2) models only. A Keras 3 model is rebuilt layer by layer as a
 `tf_keras` twin with a dynamic batch (`tf_keras_twin`) and its weights copied by layer name; a
 Keras 2 ``.h5`` model is cloned the same way. The QAT model then fine-tunes on the training split
-(the float model's preprocessing) and is exported by `mncompile.quantize.convert.int8_from_function`,
+(the float model's preprocessing), streamed batch by batch (`mncompile.model.stream`: a folder larger
+than memory works), and is exported by `mncompile.quantize.convert.int8_from_function`,
 the same converter path post-training quantization takes: static (1, H, W, C) input, int8 input
 and output, builtin int8 ops only.
 """
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mncompile.errors import InvalidOptionError, QuantizationError
-from mncompile.model.datasets import Dataset
+from mncompile.model import stream
+from mncompile.model.datasets import Dataset, Images
 from mncompile.model.loader import LoadedModel
 from mncompile.preprocess.contract import Preprocessing
 from mncompile.progress import NullReporter, Reporter
@@ -162,17 +164,17 @@ def train_qat(loaded: LoadedModel, dataset: Dataset, preprocessing: Preprocessin
     from mncompile.quantize.convert import int8_from_function
 
     tf_keras.utils.set_random_seed(config.seed)
-    x_train, x_val = preprocessing.apply(dataset.x_train), preprocessing.apply(dataset.x_val)
+    n_train = len(dataset.y_train)
     twin = tf_keras_twin(loaded)
-    float_acc = _accuracy(twin, x_val, dataset.y_val)
+    float_acc = _accuracy(twin, dataset.x_val, dataset.y_val, preprocessing)
     for layer in twin.layers:  # inference mode: the trained statistics stay (the fine-tune's batches would move them)
         if isinstance(layer, tf_keras.layers.BatchNormalization):
             layer.trainable = False
     model = qat_model(twin)
     model.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    steps = math.ceil(len(x_train) / config.batch_size)
-    reporter.stage("qat", f"quantization-aware training: {config.epochs} epochs on {len(x_train)} {dataset.name} "
+    steps = stream.steps(n_train, config.batch_size)
+    reporter.stage("qat", f"quantization-aware training: {config.epochs} epochs on {n_train} {dataset.name} "
                           f"training images, learning rate {config.learning_rate:g}")
     history: list[float] = []
     with reporter.task("QAT", steps * config.epochs) as task:
@@ -187,20 +189,26 @@ def train_qat(loaded: LoadedModel, dataset: Dataset, preprocessing: Preprocessin
                 reporter.info(f"QAT epoch {epoch + 1}/{config.epochs}: loss {(logs or {}).get('loss', math.nan):.3f}"
                               f", fake-quantized val accuracy {acc:.1%}")
 
+        batches = stream.train_stream(dataset.x_train, dataset.y_train, preprocessing, config.batch_size,
+                                   seed=config.seed, epochs=config.epochs)
+        val = stream.eval_stream(dataset.x_val, dataset.y_val, preprocessing, config.batch_size)
         try:
-            model.fit(x_train, dataset.y_train, batch_size=config.batch_size, epochs=config.epochs,
-                      validation_data=(x_val, dataset.y_val), shuffle=True, verbose=0, callbacks=[_Progress()])
-        except (ValueError, RuntimeError, MemoryError) as exc:
+            with stream.decode_errors(dataset.x_train, dataset.x_val):
+                model.fit(batches, epochs=config.epochs, steps_per_epoch=steps, validation_data=val, verbose=0,
+                          callbacks=[_Progress()])
+        except (ValueError, RuntimeError, MemoryError, stream.pipeline_errors()) as exc:
             raise QuantizationError(f"quantization-aware training failed: {exc}") from None
     if not history or not all(math.isfinite(a) for a in history):
         raise QuantizationError("quantization-aware training diverged", hint="lower --qat-learning-rate")
     data = int8_from_function(lambda x: model(x, training=False), loaded.input_shape, f"the QAT model of {loaded.path}",
                               None, reporter)
-    return QatResult(data, float_acc, _accuracy(model, x_val, dataset.y_val), tuple(history))
+    return QatResult(data, float_acc, _accuracy(model, dataset.x_val, dataset.y_val, preprocessing), tuple(history))
 
 
-def _accuracy(model, x: np.ndarray, y: np.ndarray, batch: int = 128) -> float:
+def _accuracy(model, images: Images, y: np.ndarray, prep: Preprocessing, batch: int = 128) -> float:
+    """Top-1 accuracy on a split, decoded and preprocessed one batch at a time."""
     correct = 0
-    for i in range(0, len(x), batch):
-        correct += int(np.sum(np.argmax(np.asarray(model(x[i:i + batch], training=False)), axis=-1) == y[i:i + batch]))
-    return correct / max(1, len(x))
+    for i, pixels in stream.iter_batches(images, batch):
+        out = np.asarray(model(prep.apply(pixels), training=False))
+        correct += int(np.sum(np.argmax(out, axis=-1) == y[i:i + len(pixels)]))
+    return correct / max(1, len(images))

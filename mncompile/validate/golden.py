@@ -261,6 +261,6 @@ def _from_dataset(model: VerifiedModel, info: ModelInfo | None, count: int, data
     if count > len(data.y_val):
         raise InvalidOptionError(f"--golden {count} asks for more vectors than the {len(data.y_val)} "
                                  f"validation images of {data.name}", hint=f"use --golden {len(data.y_val)} or less")
-    pick = stratified_pick(data.y_val, count)
-    return ([data.x_val[i] for i in pick], tuple(int(i) for i in pick), tuple(int(data.y_val[i]) for i in pick),
+    pick = stratified_pick(data.y_val, count)  # only these images are decoded (a folder's are read on demand)
+    return (list(data.x_val[pick]), tuple(int(i) for i in pick), tuple(int(data.y_val[i]) for i in pick),
             f"{data.name} validation split")
