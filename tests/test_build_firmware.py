@@ -109,7 +109,8 @@ REPORT_FIGURES = {"build:eval.float_accuracy", "build:eval.int8_accuracy", "buil
                   "build:eval.samples", "build:eval.per_class.0.int8_accuracy", "manifest:memory.arena_bytes",
                   "manifest:memory.constants_bytes", "manifest:memory.total_bytes", "manifest:plan.mncompile_bytes",
                   "manifest:plan.lower_bound_bytes", "manifest:memory.limits.0.used_bytes",
-                  "manifest:arena.predicted_bytes.reference", "manifest:model.firmware_bytes"}
+                  "manifest:arena.predicted_bytes.reference", "manifest:model.firmware_bytes",
+                  "build:eval.confusion.float.0.0", "build:eval.confusion.int8.9.9"}
 
 
 def test_build_writes_a_report_that_opens_cleanly_in_chromium(canonical_build, tmp_path):

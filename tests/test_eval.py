@@ -37,6 +37,15 @@ def test_int8_accuracy_recomputed_with_an_independent_emulator(digits_eval, trai
                        graph.tensors[graph.inputs[0]].quant)
     y = emulate(verified(quantized_digits["path"]), x, "litert-ref")
     assert np.mean(np.argmax(y.astype(int), axis=1) == data.y_val) == digits_eval["int8_accuracy"]
+    # the int8 confusion matrix is scikit-learn's over the independent emulator's predictions
+    from sklearn.metrics import confusion_matrix
+
+    classes = len(digits_eval["per_class"])
+    expected = confusion_matrix(data.y_val, np.argmax(y.astype(int), axis=1), labels=range(classes))
+    assert digits_eval["confusion"]["int8"] == expected.tolist()
+    float_matrix = np.asarray(digits_eval["confusion"]["float"])
+    assert float_matrix.sum(axis=1).tolist() == [r["samples"] for r in digits_eval["per_class"]]
+    assert np.trace(float_matrix) / len(data.y_val) == digits_eval["float_accuracy"]
 
 
 def test_per_class_rows_add_up(digits_eval):

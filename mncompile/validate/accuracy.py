@@ -3,7 +3,9 @@
 `evaluate` runs the float model (converted to a float .tflite by the same
 converter, on LiteRT) and the int8 model (on the TFLM host interpreter, the
 reference the firmware must match) over a dataset's validation split. It also
-runs the int8 model on LiteRT and reports how the two emulators agree. With `blame`, it also
+runs the int8 model on LiteRT and reports how the two emulators agree. The split is decoded,
+preprocessed and run EVAL_BATCH images at a time (only the outputs are kept), so an image folder
+larger than memory evaluates; --blame alone holds the whole preprocessed split. With `blame`, it also
 ranks the layers by what keeping each alone in float recovers end to end
 (`mncompile.validate.blame`), re-quantizing the float model from the int8 model's calibration.
 """
@@ -26,6 +28,7 @@ from mncompile.validate.emulate import Agreement, Job, agreement, run_litert, ru
 from mncompile.validate.layers import LayerReport, dequantize, layer_errors, quantize_array
 
 DEFAULT_LAYER_SAMPLES = 32
+EVAL_BATCH = 1024  # validation images decoded and run per emulator call
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class EvalReport:
     preprocessing_source: str = ""
     max_drop: float | None = None  # --max-drop: the accuracy gate (None: a drop over 1 point warns)
     blame: BlameReport | None = None  # --blame: each layer kept in float, end to end (None: not asked)
+    # per model ("float", "int8"): counts[true class][predicted class] over the split (empty: not measured)
+    confusion: tuple[tuple[str, tuple[tuple[int, ...], ...]], ...] = ()
 
     @property
     def accuracy_drop_pp(self) -> float:
@@ -89,6 +94,7 @@ class EvalReport:
                 "emulator_agreement": {"a": "tflm", "b": "litert", **self.emulators.to_json()},
                 "layers": self.layers.to_json() if self.layers else None,
                 "blame": self.blame.to_json() if self.blame else None,
+                "confusion": {name: [list(row) for row in matrix] for name, matrix in self.confusion} or None,
                 "warning": self.warning(), "max_drop_pp": self.max_drop,
                 "preprocessing": ({**self.preprocessing.to_json(), "source": self.preprocessing_source}
                                   if self.preprocessing else None)}
@@ -162,23 +168,18 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
                                  f"models {fm.num_classes}", hint="pass the --dataset they were trained on")
     prep, prep_source = _preprocessing(fm, qm, pixels, reporter)
     names = pixels.class_names(fm.num_classes) or data.class_names
-    x = prep.apply(data.x_val)
     y = data.y_val
     qg = qm.verified.graph
     qin, qout = qg.tensors[qg.inputs[0]], qg.tensors[qg.outputs[0]]
-    # an int8 model with a float32 input quantizes it itself (its QUANTIZE op)
-    x_q = x.astype(np.float32) if qin.dtype == "FLOAT32" else quantize_array(x, qin.quant, qin.dtype.lower())
     reporter.stage("eval", f"{len(y)} {data.name} validation images: float on LiteRT, int8 on TFLM")
     ftfl = _float_tflite(fm)
-    f_out = run_litert([Job(ftfl, (x,))], reporter, "float model (LiteRT)")[0]["output_0"]
-    q_out = run_tflm([Job(qm.verified, (x_q,))], reporter, "int8 model (TFLM)")[0]["output_0"]
-    q_lite = run_litert([Job(qm.verified, (x_q,))], reporter, "int8 model (LiteRT)")[0]["output_0"]
+    f_out, q_out, q_lite = _outputs(ftfl, qm.verified, data.x_val, prep, qin, reporter)
     layers = None
     if layer_samples:
-        pick = evenly_spaced(len(x), layer_samples)
+        pick = evenly_spaced(len(y), layer_samples)
         reporter.stage("layers", f"per-layer SQNR on {len(pick)} validation images")
-        layers = layer_errors(ftfl, qm.verified, x[pick], reporter)
-    blamed = _blame(fm, qm, data, prep, x, y, f_out, reporter) if blame else None
+        layers = layer_errors(ftfl, qm.verified, prep.apply(data.x_val[pick]), reporter)
+    blamed = _blame(fm, qm, data, prep, prep.apply(data.x_val), y, f_out, reporter) if blame else None
     q_real = q_out.astype(np.float64) if qout.dtype == "FLOAT32" else dequantize(q_out, qout.quant)
     f_pred, q_pred = np.argmax(f_out, axis=1), np.argmax(q_real, axis=1)
     rows = []
@@ -191,7 +192,36 @@ def evaluate(float_model: str | Path | LoadedModel, int8_model: str | Path | Loa
     return EvalReport(fm.path, qm.path, data.name, n, float(np.mean(f_pred == y)), float(np.mean(q_pred == y)),
                       float(np.mean(f_pred == q_pred)), diff if math.isfinite(diff) else math.nan,
                       tuple(rows), agreement(*(_int8_steps(qg, o) for o in (q_out, q_lite))), layers, prep,
-                      prep_source, max_drop, blamed)
+                      prep_source, max_drop, blamed,
+                      (("float", confusion_matrix(y, f_pred, len(names))),
+                       ("int8", confusion_matrix(y, q_pred, len(names)))))
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, classes: int) -> tuple[tuple[int, ...], ...]:
+    """counts[t][p]: images of true class t predicted as p (a prediction outside 0..classes-1 is not counted)."""
+    counts = np.zeros((classes, classes), np.int64)
+    ok = (predicted >= 0) & (predicted < classes)
+    np.add.at(counts, (truth[ok], predicted[ok]), 1)
+    return tuple(tuple(int(c) for c in row) for row in counts)
+
+
+def _outputs(ftfl: VerifiedModel, qm: VerifiedModel, images, prep: Preprocessing, qin,
+             reporter: Reporter) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float on LiteRT, int8 on TFLM, int8 on LiteRT) outputs for a split, EVAL_BATCH images at a time
+    (each image runs alone in every emulator, so the batching does not change a result)."""
+    from mncompile.model.stream import iter_batches
+
+    outs: tuple[list, list, list] = ([], [], [])
+    for start, pixels in iter_batches(images, EVAL_BATCH):
+        part = f", images {start + 1}-{start + len(pixels)}" if len(images) > EVAL_BATCH else ""
+        x = prep.apply(pixels)
+        # an int8 model with a float32 input quantizes it itself (its QUANTIZE op)
+        x_q = x.astype(np.float32) if qin.dtype == "FLOAT32" else quantize_array(x, qin.quant, qin.dtype.lower())
+        outs[0].append(run_litert([Job(ftfl, (x,))], reporter, f"float model (LiteRT){part}")[0]["output_0"])
+        outs[1].append(run_tflm([Job(qm, (x_q,))], reporter, f"int8 model (TFLM){part}")[0]["output_0"])
+        outs[2].append(run_litert([Job(qm, (x_q,))], reporter, f"int8 model (LiteRT){part}")[0]["output_0"])
+    f_out, q_out, q_lite = (np.concatenate(o) for o in outs)
+    return f_out, q_out, q_lite
 
 
 def _blame(fm: LoadedModel, qm: LoadedModel, data, prep: Preprocessing, x: np.ndarray, y: np.ndarray,
