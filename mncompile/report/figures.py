@@ -110,8 +110,8 @@ def profile_svg(layers: list[dict], what: str) -> str:
     key = "instructions" if what == "instructions" else "ticks"
     fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(layers) + 2), 3.4))
     ax.bar(range(len(layers)), [r[key] or 0 for r in layers], color="#54a24b")
-    ax.set_xticks(range(len(layers)), [f'{r["node"]} {r["op"]}' for r in layers], rotation=60, ha="right",
-                  fontsize=7)
+    ax.set_xticks(range(len(layers)), [f'{r["node"]} {tensor_label(r.get("name") or r["op"])}' for r in layers],
+                  rotation=60, ha="right", fontsize=7)
     ax.set_ylabel(f"{what} per inference")
     ax.grid(axis="y", linewidth=0.3)
     fig.tight_layout()
