@@ -130,6 +130,8 @@ def test_build_prints_the_float_vs_int8_table(trained_digits, tmp_path):
     assert "float vs int8" in proc.stdout and "TFLM host interpreter" in proc.stdout
     assert "stages done: model, quantize, eval, plan" in proc.stdout
     assert "memory on cortex-m7" in proc.stdout and "headroom" in proc.stdout
+    report = (tmp_path / "b" / "report.html").read_text()  # no per-layer figures measured: no such section
+    assert 'id="accuracy"' in report and 'id="layers"' not in report
 
 
 def test_build_says_what_fits_and_what_does_not(tflite_zoo, tmp_path):

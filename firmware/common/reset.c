@@ -57,10 +57,13 @@ void Reset_Handler(void)
     mn_enable_fpu();
 
     /* Paint the stack below this frame (64 bytes of margin; nothing else runs
-     * yet, no interrupt is enabled), for board_stack_used_bytes(). */
+     * yet, no interrupt is enabled), for board_stack_used_bytes(). The lowest
+     * word is left as it is: a program may keep a value there across a
+     * software restart (tests/firmware/hello.c does), and a stack that reaches
+     * it has overflowed anyway. */
     uint32_t *sp;
     __asm__ volatile("mov %0, sp" : "=r"(sp));
-    for (uint32_t *p = __stack_limit; p < sp - 16; ++p) {
+    for (uint32_t *p = __stack_limit + 1; p < sp - 16; ++p) {
         *p = MN_STACK_PAINT;
     }
 
@@ -89,7 +92,7 @@ unsigned long board_stack_size_bytes(void)
 
 unsigned long board_stack_used_bytes(void)
 {
-    const uint32_t *p = __stack_limit;
+    const uint32_t *p = __stack_limit + 1;
     while (p < __stack_top && *p == MN_STACK_PAINT) {
         ++p;
     }

@@ -50,7 +50,7 @@ def render_html(inputs: ReportInputs) -> tuple[str, tuple[str, ...]]:
 
     build, manifest, ev, run = inputs.build, inputs.manifest, inputs.eval, inputs.run
     images: dict[str, str] = {}
-    if ev and ev.get("layers"):
+    if ev and (ev.get("layers") or {}).get("layers"):
         images["layers"] = _data_uri(figures.layer_error_svg(ev["layers"]["layers"]))
     if ev and ev.get("blame") and ev["blame"].get("rows"):
         images["blame"] = _data_uri(figures.blame_svg(ev["blame"]["rows"]))
@@ -69,7 +69,7 @@ def render_html(inputs: ReportInputs) -> tuple[str, tuple[str, ...]]:
         "confusion": {name: confusion_rows(m) for name, m in ((ev or {}).get("confusion") or {}).items()},
         "memory": memory, "limits": manifest["memory"]["limits"],
         "files_sha256": _files_digest(manifest.get("files", {})), "build_json": BUILD_JSON,
-        "worst_layers": sorted((ev or {}).get("layers", {}) and ev["layers"]["layers"],
+        "worst_layers": sorted(((ev or {}).get("layers") or {}).get("layers") or [],
                                key=lambda r: (_num(r["sqnr_end_to_end_db"]), r["op"]))[:8],
     }
     html = _environment().get_template(TEMPLATE).render(**context)
