@@ -10,9 +10,12 @@ from mncompile.cli.app import _handle_errors, app
 from mncompile.cli.options import (
     ALPHA,
     ARCH,
+    AUGMENT,
     BATCH,
     CHANNELS,
     DATASET,
+    DEVICES_OPTION,
+    DROPOUT,
     EPOCHS,
     FINE_TUNE_OPTION,
     INPUT_RANGE_OPTION,
@@ -21,6 +24,7 @@ from mncompile.cli.options import (
     LR,
     MAX_DROP_OPTION,
     MEAN_OPTION,
+    PEER_TIMEOUT_OPTION,
     QAT_EPOCHS_OPTION,
     QAT_LR_OPTION,
     QAT_OPTION,
@@ -29,6 +33,8 @@ from mncompile.cli.options import (
     SEED,
     STD_OPTION,
     WEIGHTS_OPTION,
+    WORKER_INDEX_OPTION,
+    WORKERS_OPTION,
     _pixels,
     _qat,
     _resolution,
@@ -79,8 +85,14 @@ def train(
     batch_size: int = BATCH,
     learning_rate: float = LR,
     seed: int = SEED,
+    dropout: float = DROPOUT,
+    augment: float = AUGMENT,
     weights: str | None = WEIGHTS_OPTION,
     fine_tune_epochs: int = FINE_TUNE_OPTION,
+    workers: str | None = WORKERS_OPTION,
+    worker_index: int | None = WORKER_INDEX_OPTION,
+    devices: int | None = DEVICES_OPTION,
+    peer_timeout: float = PEER_TIMEOUT_OPTION,
     val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of each class held out for validation "
                                        "(stratified, seeded); the sidecar records it, so quantize and eval use the "
                                        "same split."),
@@ -91,15 +103,21 @@ def train(
 
     The sidecar records the class names and the exact pixel preprocessing
     (x = pixel * scale + offset) that quantization and the firmware reuse.
+
+    On a cluster (--workers/--worker-index, or TF_CONFIG) every worker runs this
+    command and saves the model it trained, equal on all, to its own --output.
     """
     from mncompile.cli import render
     from mncompile.model.datasets import check_val_fraction, load_dataset, natural_channels
+    from mncompile.model.distribute import resolve
     from mncompile.model.spec import MobileNetSpec
     from mncompile.model.train import TrainConfig, check_output
     from mncompile.model.train import train as train_model
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         seed=seed, weights=weights, fine_tune_epochs=fine_tune_epochs)
+                         seed=seed, dropout=dropout, augment=augment, weights=weights,
+                         fine_tune_epochs=fine_tune_epochs,
+                         distribute=resolve(workers, worker_index, devices, peer_timeout))
     check_output(output, force)
     check_val_fraction(val_fraction)
     size = _resolution(resolution, rho, 96)

@@ -113,6 +113,20 @@ EPOCHS = typer.Option(15, "--epochs", help="Training epochs.")
 BATCH = typer.Option(32, "--batch-size", help="Training batch size.")
 LR = typer.Option(2e-3, "--learning-rate", help="Adam learning rate (cosine-decayed to 0).")
 SEED = typer.Option(0, "--seed", help="Seed for the split, augmentation and initialisation.")
+DROPOUT = typer.Option(0.1, "--dropout", help="Dropout rate before the classifier, in [0, 1); 0 turns it off.")
+AUGMENT = typer.Option(0.1, "--augment", help="Random-shift augmentation, as a fraction of the side, in [0, 0.5); "
+                       "0 turns it off.")
+WORKERS_OPTION = typer.Option(None, "--workers", help="Train on a cluster (tf.distribute "
+                              "MultiWorkerMirroredStrategy): HOST:PORT of every worker, comma-separated, the same "
+                              "list on every machine; with --worker-index. Or set TF_CONFIG instead. --batch-size "
+                              "is the global batch, split over the workers.")
+WORKER_INDEX_OPTION = typer.Option(None, "--worker-index", help="With --workers: this machine's place in the list "
+                                   "(0 is the chief).")
+DEVICES_OPTION = typer.Option(None, "--devices", help="Mirror over N local devices in one process (tf.distribute "
+                              "MirroredStrategy): N GPUs, or the CPU split into N logical devices when there is no "
+                              "GPU. [default: every GPU when there are several, else one device]")
+PEER_TIMEOUT_OPTION = typer.Option(300.0, "--peer-timeout", help="With a cluster: seconds to wait for every worker "
+                                   "to connect before giving up.")
 
 EMIT_BACKEND_OPTION = typer.Option(None, "--backend", help="tflm: a TensorFlow Lite Micro project (the "
                                    "interpreter runs the model); aot: C code calling mncompile's int8 kernels, "

@@ -8,6 +8,10 @@ with ``batch_size=None`` and copies its weights onto a batch-1 model to save.
 Batch-normalization momentum defaults to 0.9, not Keras' 0.99: with 0.99 the
 moving statistics lag so far behind on short runs that validation accuracy
 stays at chance for several epochs.
+
+``synchronized=True`` (training under a tf.distribute strategy with several replicas) makes batch
+norm average its batch statistics over all replicas, so N replicas of a global batch normalize as
+one process would; the layer's weights are the same, and the deployed model is built without it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ BN_EPSILON = 1e-3
 
 
 def build_keras(spec: MobileNetSpec, *, batch_size: int | None = 1,
-                bn_momentum: float = DEFAULT_BN_MOMENTUM, dropout: float = 0.0):
+                bn_momentum: float = DEFAULT_BN_MOMENTUM, dropout: float = 0.0, synchronized: bool = False):
     import keras
     from keras import layers as L
 
@@ -46,7 +50,7 @@ def build_keras(spec: MobileNetSpec, *, batch_size: int | None = 1,
         elif layer.kind == "softmax":
             x = L.Softmax(name=layer.name)(x)
         if layer.batchnorm:
-            x = L.BatchNormalization(momentum=bn_momentum, epsilon=BN_EPSILON,
+            x = L.BatchNormalization(momentum=bn_momentum, epsilon=BN_EPSILON, synchronized=synchronized,
                                      name=f"{layer.name}_bn")(x)
         if layer.relu6:
             x = L.ReLU(6.0, name=f"{layer.name}_relu")(x)

@@ -17,8 +17,15 @@ import numpy as np
 
 from mncompile.errors import InvalidOptionError, ModelError
 from mncompile.files import check_new_output
+from mncompile.model import stream
 from mncompile.model.builder import DEFAULT_BN_MOMENTUM, build_keras
 from mncompile.model.datasets import Dataset
+from mncompile.model.distribute import (
+    DistributeOptions,
+    check_global_batch,
+    start_strategy,
+    work_around_keras_build,
+)
 from mncompile.model.info import ModelInfo, sidecar_path, write_info
 from mncompile.model.pretrained import check_weights, freeze_base, load_into
 from mncompile.model.spec import MobileNetSpec
@@ -38,6 +45,9 @@ class TrainConfig:
     augment: float = 0.1  # random shift, as a fraction of the side; 0 turns it off
     weights: str | None = None  # "imagenet" or a weights file: a pretrained, frozen base (`mncompile.model.pretrained`)
     fine_tune_epochs: int = 0  # then unfreeze the top quarter of the base at a tenth of the learning rate
+    # tf.distribute: a cluster of workers or mirrored local devices (`mncompile.model.distribute`);
+    # batch_size is then the global batch, split evenly over the replicas
+    distribute: DistributeOptions = DistributeOptions()
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -49,12 +59,13 @@ class TrainConfig:
         if not 0.0 <= self.augment < 0.5:
             raise InvalidOptionError(f"--augment must be in [0, 0.5), not {self.augment}")
         if not 0.0 <= self.dropout < 1.0:
-            raise InvalidOptionError(f"dropout must be in [0, 1), not {self.dropout}")
+            raise InvalidOptionError(f"--dropout must be in [0, 1), not {self.dropout}")
         if self.fine_tune_epochs < 0:
             raise InvalidOptionError(f"--fine-tune-epochs must be 0 or more, not {self.fine_tune_epochs}")
         if self.fine_tune_epochs and self.weights is None:
             raise InvalidOptionError("--fine-tune-epochs fine-tunes a pretrained base, and no --weights were given",
                                      hint="pass --weights imagenet or --weights PATH, or train longer with --epochs")
+        check_global_batch(self.batch_size, self.distribute.known_replicas)
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class TrainResult:
     val_accuracy: float
     seconds: float
     history: tuple[EpochStats, ...]
+    distribute: dict | None = None  # the strategy it trained under (`Distribution.to_json`)
 
     def to_json(self) -> dict:
         return {"model": str(self.model_path), "sidecar": str(self.sidecar_path),
@@ -81,7 +93,7 @@ class TrainResult:
                 "resolution": self.spec.resolution, "channels": self.spec.channels,
                 "classes": self.spec.classes, "val_accuracy": self.val_accuracy,
                 "seconds": round(self.seconds, 1),
-                "history": [vars(e) for e in self.history]}
+                "history": [vars(e) for e in self.history], "distribute": self.distribute}
 
 
 def check_output(path: Path, force: bool) -> Path:
@@ -92,7 +104,9 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
           reporter: Reporter = NullReporter(), force: bool = False,
           preprocessing: Preprocessing | None = None) -> TrainResult:
     """Train `spec` on `dataset`, then save the batch-1 model to `out` (+ sidecar).
-    `preprocessing`: how pixels map to the input (default: the dataset's, 0..255 to [-1, 1])."""
+    `preprocessing`: how pixels map to the input (default: the dataset's, 0..255 to [-1, 1]).
+    Under a cluster (``config.distribute``) every worker runs this and saves the model it trained, equal
+    on all of them, to its own `out`; the sidecar's metrics record the strategy."""
     out = check_output(out, force)
     check_weights(config.weights, spec)
     if spec.input_shape != dataset.x_train.shape[1:]:
@@ -101,32 +115,36 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
     if spec.classes != len(dataset.class_names):
         raise InvalidOptionError(f"model has {spec.classes} classes, dataset "
                                  f"{len(dataset.class_names)}")
+    # first: a cluster's collective ops and logical devices must be set up before TensorFlow runs an op
+    distribution = start_strategy(config.distribute, reporter)
+    check_global_batch(config.batch_size, distribution.replicas)
     keras = keras_module()
     keras.utils.set_random_seed(config.seed)
-    prep = preprocessing or dataset.preprocessing()
-    x_train, x_val = prep.apply(dataset.x_train), prep.apply(dataset.x_val)
+    prep = preprocessing or dataset.preprocessing()  # applied batch by batch (`mncompile.model.stream`)
 
-    base = build_keras(spec, batch_size=None, bn_momentum=config.bn_momentum,
-                       dropout=config.dropout)
-    if config.weights is not None:
-        loaded = load_into(base, config.weights, spec)
-        freeze_base(base)
-        reporter.info(f"pretrained base: {loaded} layers from {config.weights}, frozen while the new classifier "
-                      "trains")
-    model = base
-    if config.augment > 0:  # in the training graph only; the saved model has no such layer
-        model = keras.Sequential([
-            keras.Input(spec.input_shape),
-            keras.layers.RandomTranslation(config.augment, config.augment, fill_mode="constant",
-                                           fill_value=float(prep.offset[0]), seed=config.seed),
-            base])
-    steps = math.ceil(len(x_train) / config.batch_size)
-    _compile(keras, model, config.learning_rate, steps * config.epochs)
+    with distribution.scope():  # variables mirrored over the replicas; batch norm averaged over all of them
+        base = build_keras(spec, batch_size=None, bn_momentum=config.bn_momentum,
+                           dropout=config.dropout, synchronized=distribution.synchronized)
+        if config.weights is not None:
+            loaded = load_into(base, config.weights, spec)
+            freeze_base(base)
+            reporter.info(f"pretrained base: {loaded} layers from {config.weights}, frozen while the new "
+                          "classifier trains")
+        model = base
+        if config.augment > 0:  # in the training graph only; the saved model has no such layer
+            model = keras.Sequential([
+                keras.Input(spec.input_shape),
+                keras.layers.RandomTranslation(config.augment, config.augment, fill_mode="constant",
+                                               fill_value=float(prep.offset[0]), seed=config.seed),
+                base])
+        work_around_keras_build(model, distribution)
+        steps = stream.steps(len(dataset.y_train), config.batch_size)
+        _compile(keras, model, config.learning_rate, steps * config.epochs)
 
     history: list[EpochStats] = []
     started = time.monotonic()
-    reporter.stage("train", f"{spec.name} on {dataset.name}: {len(x_train)} train / "
-                            f"{len(x_val)} validation images, {config.epochs} epochs")
+    reporter.stage("train", f"{spec.name} on {dataset.name}: {len(dataset.y_train)} train / "
+                            f"{len(dataset.y_val)} validation images, {config.epochs} epochs")
     with reporter.task("training", steps * (config.epochs + config.fine_tune_epochs)) as task:
 
         class _Progress(keras.callbacks.Callback):
@@ -143,12 +161,16 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
                 reporter.info(f"epoch {len(history)}/{config.epochs + config.fine_tune_epochs}: loss "
                               f"{stats.loss:.3f}, val accuracy {stats.val_accuracy:.1%}")
 
-        def fit(epochs: int) -> None:
+        def fit(epochs: int, first_epoch: int = 0) -> None:
+            # batches of the global batch size, decoded as needed; one iterator runs all the epochs
+            data = stream.train_stream(dataset.x_train, dataset.y_train, prep, config.batch_size,
+                                       seed=config.seed, epochs=epochs, first_epoch=first_epoch)
+            val = stream.eval_stream(dataset.x_val, dataset.y_val, prep, config.batch_size)
             try:
-                model.fit(x_train, dataset.y_train, batch_size=config.batch_size,
-                          epochs=epochs, validation_data=(x_val, dataset.y_val),
-                          shuffle=True, verbose=0, callbacks=[_Progress()])
-            except (ValueError, RuntimeError, MemoryError) as exc:
+                with stream.decode_errors(dataset.x_train, dataset.x_val):
+                    model.fit(data, epochs=epochs, steps_per_epoch=steps, validation_data=val, shuffle=False,
+                              verbose=0, callbacks=[_Progress()])
+            except (ValueError, RuntimeError, MemoryError, stream.pipeline_errors()) as exc:
                 raise ModelError(f"training failed: {exc}") from None
 
         fit(config.epochs)
@@ -157,8 +179,9 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
             freeze_base(base, start)
             reporter.info(f"fine-tuning the top quarter of the base ({config.fine_tune_epochs} epochs, learning "
                           f"rate {config.learning_rate / 10:g}, batch norms frozen)")
-            _compile(keras, model, config.learning_rate / 10, steps * config.fine_tune_epochs)
-            fit(config.fine_tune_epochs)
+            with distribution.scope():
+                _compile(keras, model, config.learning_rate / 10, steps * config.fine_tune_epochs)
+            fit(config.fine_tune_epochs, config.epochs)
     if not all(np.isfinite(e.loss) for e in history):
         raise ModelError("training diverged (loss became NaN or infinite)",
                          hint="lower --learning-rate")
@@ -166,7 +189,7 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
     deploy = build_keras(spec, batch_size=1, bn_momentum=config.bn_momentum,
                          dropout=config.dropout)
     deploy.set_weights(base.get_weights())
-    val_accuracy = evaluate_accuracy(deploy, x_val, dataset.y_val)
+    val_accuracy = evaluate_accuracy(deploy, stream.eval_stream(dataset.x_val, dataset.y_val, prep, 64))
     seconds = time.monotonic() - started
 
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}.keras")
@@ -176,12 +199,13 @@ def train(spec: MobileNetSpec, dataset: Dataset, out: Path, config: TrainConfig 
                          channels=spec.channels, class_names=dataset.class_names,
                          preprocessing=prep, dataset=dataset.to_json(),
                          metrics={"val_accuracy": val_accuracy, "pretrained_weights": config.weights,
-                                  "fine_tune_epochs": config.fine_tune_epochs})
+                                  "fine_tune_epochs": config.fine_tune_epochs,
+                                  "distribute": distribution.to_json()})
         write_info(out, info)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return TrainResult(out, sidecar_path(out), spec, val_accuracy, seconds, tuple(history))
+    return TrainResult(out, sidecar_path(out), spec, val_accuracy, seconds, tuple(history), distribution.to_json())
 
 
 def _compile(keras, model, learning_rate: float, steps: int) -> None:
@@ -190,9 +214,17 @@ def _compile(keras, model, learning_rate: float, steps: int) -> None:
                   metrics=["accuracy"])
 
 
-def evaluate_accuracy(model, x: np.ndarray, y: np.ndarray, batch: int = 64) -> float:
-    """Top-1 accuracy of a Keras model (any batch size) on float inputs."""
+def evaluate_accuracy(model, x, y: np.ndarray | None = None, batch: int = 64) -> float:
+    """Top-1 accuracy of a Keras model (any batch size): on float inputs `x` with labels `y`, or,
+    with `y` None, on a stream of (inputs, labels) batches (`mncompile.model.stream.eval_stream`)."""
     predict = predictor(model)
+    if y is None:
+        correct = total = 0
+        for xb, yb in x:
+            labels = np.asarray(yb)
+            correct += int(np.sum(np.argmax(predict(np.asarray(xb)), axis=-1) == labels))
+            total += len(labels)
+        return correct / max(1, total)
     correct = sum(int(np.sum(np.argmax(predict(x[i:i + batch]), axis=-1) == y[i:i + batch]))
                   for i in range(0, len(x), batch))
     return correct / len(x)
