@@ -51,7 +51,7 @@ def test_charts_are_the_same_bytes_every_time_and_label_their_tensors():
     assert first == second and first.startswith("<svg")
     assert "#1 conv1_relu" in first and "#0 input" in first  # tall boxes carry their layer's name
     assert "#2" not in first  # a box under 2 % of the arena has no room for a label (the table names it)
-    assert "Date" not in first and "lower bound 12,288 B" in first
+    assert "Date" not in first and "layer-by-layer lower bound 12,288 B" in first
 
 
 def test_the_browser_check_catches_console_errors_and_images_that_do_not_decode(tmp_path):

@@ -72,9 +72,12 @@ def timeline(inputs: ReportInputs) -> dict | None:
     if not plan.get("buffers"):
         return None
     arena_key = "mncompile_bytes" if "mncompile_bytes" in plan else "arena_bytes"
+    # the AOT plan's lower_bound_bytes counts its patch stages; the layer-by-layer bound is the one to show
+    lower_key = "layerwise_lower_bound_bytes" if "layerwise_lower_bound_bytes" in plan else "lower_bound_bytes"
     tflm = plan if "tflm_greedy_bytes" in plan else plan.get("tflm") or {}
     return {"buffers": sorted(plan["buffers"], key=lambda b: b["id"]), "strategy": plan.get("strategy", "mncompile"),
-            "arena": plan[arena_key], "arena_key": f"plan.{arena_key}", "lower": plan["lower_bound_bytes"],
+            "arena": plan[arena_key], "arena_key": f"plan.{arena_key}", "lower": plan[lower_key],
+            "lower_key": f"plan.{lower_key}",
             "greedy": tflm.get("tflm_greedy_bytes"),
             "greedy_key": "plan.tflm_greedy_bytes" if tflm is plan else "plan.tflm.tflm_greedy_bytes",
             "patch_stages": len(plan.get("patch_stages") or [])}

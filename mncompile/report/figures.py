@@ -79,7 +79,7 @@ def timeline_svg(buffers: list[dict], arena_bytes: int, lower_bound: int) -> str
 
     cmap = plt.get_cmap("tab20")
     last = max((b["last"] for b in buffers), default=0)
-    top = max(arena_bytes, 1)
+    top = max(arena_bytes, lower_bound, 1)  # patch stages go below the layer-by-layer bound: show both
     fig, ax = plt.subplots(figsize=(max(7.0, 0.28 * (last + 2) + 2), 4.2))
     for b in buffers:
         x0, width = b["first"] - 0.45, b["last"] - b["first"] + 0.9
@@ -94,7 +94,7 @@ def timeline_svg(buffers: list[dict], arena_bytes: int, lower_bound: int) -> str
             ax.text(x0 + width / 2, y0 + height / 2, f'#{b["id"]}', ha="center", va="center", fontsize=6,
                     clip_on=True)
     ax.axhline(lower_bound / 1024, color="red", linestyle="--", linewidth=1,
-               label=f"lower bound {lower_bound:,} B")
+               label=f"layer-by-layer lower bound {lower_bound:,} B")
     ax.set_xlim(-1, last + 1)
     ax.set_ylim(0, top / 1024 * 1.05)
     ax.set_xlabel("time (operator)")
